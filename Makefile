@@ -1,0 +1,80 @@
+# healthcheck: a clearskies-style health URL as a CGI/FastCGI responder.
+# Targets: all deps test bench asan fuzz run install uninstall clean.
+
+CXX      ?= g++
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+
+PKGS      := fcgi sqlite3
+CXXFLAGS  ?= -O2 -g
+WARNINGS  := -Wall -Wextra -Werror
+# RapidJSON 1.1.0 warns under g++ 12 unless it is a system header; Debian's
+# lives in /usr/include, which is one already (adding it with -isystem would
+# break libstdc++'s #include_next).
+ALL_CXXFLAGS := -std=c++17 $(WARNINGS) $(CXXFLAGS) -MMD -MP -pthread
+LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lfcgi -lsqlite3) -pthread
+
+# Debian packages for building and testing (make deps installs what is missing).
+DEPS_PACKAGES := g++ make pkg-config python3 libfcgi-dev libfcgi-bin rapidjson-dev \
+                 libsqlite3-dev doctest-dev
+
+LIB_SOURCES  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
+LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
+TEST_SOURCES := $(wildcard tests/unit/*.cpp)
+TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
+
+.PHONY: all deps test unit-tests bench asan fuzz run install uninstall clean
+
+all: $(BUILD)/healthcheck
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libhealthcheck.a: $(LIB_OBJECTS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/healthcheck: $(BUILD)/src/main.o $(BUILD)/libhealthcheck.a
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/unit_tests: $(TEST_OBJECTS) $(BUILD)/libhealthcheck.a
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+# Installs the Debian packages that are missing; does nothing when all are there.
+deps:
+	@missing=$$(for p in $(DEPS_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all packages present"; fi
+
+unit-tests: $(BUILD)/unit_tests
+
+# Every test: unit (doctest) and integration (the real binary).
+test: $(BUILD)/healthcheck $(BUILD)/unit_tests
+	python3 tests/run_tests.py --unit $(BUILD)/unit_tests --binary $(BUILD)/healthcheck
+
+# The demo: a small SQLite database under build/demo and a check against it.
+run: deps all
+	python3 tests/demo.py --binary $(BUILD)/healthcheck --folder $(BUILD)/demo
+
+install: $(BUILD)/healthcheck
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/healthcheck/examples
+	install -m 0755 $(BUILD)/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/healthcheck/README.md
+	install -m 0644 conf/*.json $(DESTDIR)$(PREFIX)/share/doc/healthcheck/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/healthcheck
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/healthcheck
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJECTS:.o=.d) $(TEST_OBJECTS:.o=.d) $(BUILD)/src/main.d

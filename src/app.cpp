@@ -1,0 +1,42 @@
+// BuildApp: the wiring from configuration to builders and callables.
+#include "app.h"
+
+#include "backends/memory_backend.h"
+#include "backends/sqlite_cursor.h"
+#include "callables/command_callable.h"
+#include "callables/sql_callable.h"
+
+namespace healthcheck {
+
+std::shared_ptr<const App> BuildApp(Config config) {
+  auto app = std::make_shared<App>();
+  app->registry.add(std::string(kMemoryBackendName), BuildMemoryBackend);
+  if (config.cursor_backend) {
+    CursorBackendSettings settings = *config.cursor_backend;
+    app->registry.add(std::string(kCursorBackendName), [settings](const Deadline& deadline) {
+      return BuildSqliteCursor(settings, deadline);
+    });
+  }
+  app->check.services = config.services;
+  app->check.timeout_ms = config.request_timeout_ms;
+  switch (config.callable.kind) {
+    case CallableSettings::Kind::kNone:
+      break;
+    case CallableSettings::Kind::kSql:
+      app->check.callable = MakeSqlCallable(config.callable.sql);
+      app->check.callable_name = "callable (sql)";
+      break;
+    case CallableSettings::Kind::kCommand:
+      app->check.callable = MakeCommandCallable(config.callable.command);
+      app->check.callable_name = "callable (command)";
+      break;
+  }
+  app->config = std::move(config);
+  return app;
+}
+
+Response HandleWithApp(const Request& request, const App& app, Log& log) {
+  return HandleHealth(request, app.check, app.registry, log);
+}
+
+}  // namespace healthcheck

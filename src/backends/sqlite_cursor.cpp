@@ -1,0 +1,110 @@
+// SqliteCursor on the SQLite3 C API.
+#include "sqlite_cursor.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+#include <algorithm>
+
+namespace healthcheck {
+namespace {
+
+// How many virtual-machine steps run between two looks at the deadline.
+constexpr int kProgressCheckEverySteps = 1000;
+
+int StopAtDeadline(void* deadline) {
+  return static_cast<const Deadline*>(deadline)->expired() ? 1 : 0;
+}
+
+bool HasOnlyWhitespace(const char* text) {
+  for (; text != nullptr && *text != '\0'; ++text) {
+    if (strchr(" \t\r\n;", *text) == nullptr) return false;
+  }
+  return true;
+}
+
+// Finalizes a statement however the caller leaves.
+struct StatementCloser {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
+
+}  // namespace
+
+SqliteCursor::SqliteCursor(sqlite3* db, std::string path, const Deadline& deadline)
+    : db_(db), path_(std::move(path)), deadline_(deadline) {}
+
+SqliteCursor::~SqliteCursor() { sqlite3_close_v2(db_); }
+
+Status SqliteCursor::Explain(int code, const std::string& doing) const {
+  std::string reason = doing + " \"" + path_ + "\": ";
+  if (code == SQLITE_INTERRUPT) return Status::Error(reason + "stopped at the request deadline");
+  reason += sqlite3_errmsg(db_);
+  int system_error = sqlite3_system_errno(db_);
+  if ((code & 0xff) == SQLITE_CANTOPEN && system_error != 0) {
+    reason += std::string(" (") + strerror(system_error) + ")";
+  }
+  return Status::Error(reason);
+}
+
+Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
+    const CursorBackendSettings& settings, const Deadline& deadline) {
+  sqlite3* db = nullptr;
+  // READONLY never creates the file; NOMUTEX because one request's thread
+  // owns the connection; EXRESCODE for precise reasons in the log.
+  int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  int code = sqlite3_open_v2(settings.database.c_str(), &db, flags, nullptr);
+  // The cursor owns the handle from here, even a failed one.
+  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(db, settings.database, deadline));
+  if (db == nullptr) return Status::Error("cannot open \"" + settings.database + "\": out of memory");
+  if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
+
+  int64_t busy_ms = std::min(settings.busy_timeout_ms, deadline.remaining_ms());
+  sqlite3_busy_timeout(db, static_cast<int>(busy_ms));
+  sqlite3_progress_handler(db, kProgressCheckEverySteps, StopAtDeadline, &cursor->deadline_);
+  // A check must not reach other files: no ATTACH, and no schema tricks.
+  sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+
+  // Reading the schema proves the file is a database we can read and lock.
+  Result<bool> read = cursor->FirstValueIsTruthy("SELECT count(*) >= 0 FROM sqlite_master");
+  if (!read.ok()) return read.status();
+  return cursor;
+}
+
+Result<bool> SqliteCursor::FirstValueIsTruthy(const std::string& sql) {
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  int code = sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
+  Statement statement(raw);
+  if (code != SQLITE_OK) return Explain(code, "cannot read");
+  if (!statement) return Status::Error("the query is empty");
+  if (!HasOnlyWhitespace(tail)) return Status::Error("the query must be a single statement");
+  // The connection is read-only already; this also refuses VACUUM INTO and
+  // the like, which would write files elsewhere.
+  if (!sqlite3_stmt_readonly(statement.get())) {
+    return Status::Error("the query must only read (a SELECT)");
+  }
+  code = sqlite3_step(statement.get());
+  if (code == SQLITE_DONE) return false;
+  if (code != SQLITE_ROW) return Explain(code, "cannot read");
+  switch (sqlite3_column_type(statement.get(), 0)) {
+    case SQLITE_NULL:
+      return false;
+    case SQLITE_INTEGER:
+      return sqlite3_column_int64(statement.get(), 0) != 0;
+    case SQLITE_FLOAT:
+      return sqlite3_column_double(statement.get(), 0) != 0.0;
+    default:  // TEXT and BLOB: truthy when not empty, as in Python.
+      return sqlite3_column_bytes(statement.get(), 0) > 0;
+  }
+}
+
+Result<std::shared_ptr<Dependency>> BuildSqliteCursor(const CursorBackendSettings& settings,
+                                                      const Deadline& deadline) {
+  Result<std::shared_ptr<SqliteCursor>> cursor = SqliteCursor::OpenReadOnly(settings, deadline);
+  if (!cursor.ok()) return cursor.status();
+  return std::shared_ptr<Dependency>(cursor.value());
+}
+
+}  // namespace healthcheck

@@ -1,0 +1,20 @@
+// RunCheckOnce.
+#include "check_once.h"
+
+#include <cstdio>
+
+#include "exit_codes.h"
+
+namespace healthcheck {
+
+int RunCheckOnce(const App& app, Log& log) {
+  Response response = HandleWithApp(Request{}, app, log);
+  bool healthy = response.status_code == 200;
+  std::string_view body = EnvelopeBody(healthy ? Health::kHealthy : Health::kUnhealthy);
+  std::fwrite(body.data(), 1, body.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  return healthy ? kExitOk : kExitUnhealthy;
+}
+
+}  // namespace healthcheck

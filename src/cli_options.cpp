@@ -1,0 +1,122 @@
+// ParseOptions and the usage text.
+#include "cli_options.h"
+
+#include <cstdlib>
+
+namespace healthcheck {
+namespace {
+
+// Splits "--flag=value" and "--flag value"; advances `index` past the value.
+Result<std::string> TakeValue(const std::string& flag, const std::string& inline_value,
+                              bool has_inline_value, int argc, const char* const* argv,
+                              int& index) {
+  if (has_inline_value) return inline_value;
+  if (index + 1 >= argc) return Status::Error(flag + ": expects a value");
+  return std::string(argv[++index]);
+}
+
+Result<int> ParseCount(const std::string& flag, const std::string& text, int minimum,
+                       int maximum) {
+  const std::string expected = flag + ": expected a number from " + std::to_string(minimum) +
+                               " to " + std::to_string(maximum);
+  if (text.empty() || text.size() > 9) return Status::Error(expected);
+  for (char c : text) {
+    if (c < '0' || c > '9') return Status::Error(expected);
+  }
+  int value = std::atoi(text.c_str());
+  if (value < minimum || value > maximum) return Status::Error(expected);
+  return value;
+}
+
+}  // namespace
+
+Result<Options> ParseOptions(int argc, const char* const* argv) {
+  Options options;
+  bool mode_given = false;
+  auto set_mode = [&](Mode mode, const std::string& flag) -> Status {
+    if (mode_given && options.mode != mode) {
+      return Status::Error(flag + ": only one of --check, --test-config, --help, --version");
+    }
+    mode_given = true;
+    options.mode = mode;
+    return Status::Ok();
+  };
+  for (int index = 1; index < argc; ++index) {
+    std::string argument = argv[index];
+    std::string flag = argument;
+    std::string inline_value;
+    size_t equals = argument.find('=');
+    bool has_inline_value = argument.rfind("--", 0) == 0 && equals != std::string::npos;
+    if (has_inline_value) {
+      flag = argument.substr(0, equals);
+      inline_value = argument.substr(equals + 1);
+    }
+    Status status = Status::Ok();
+    if (flag == "--config" || flag == "--listen" || flag == "--threads") {
+      Result<std::string> value =
+          TakeValue(flag, inline_value, has_inline_value, argc, argv, index);
+      if (!value.ok()) return value.status();
+      if (flag == "--config") {
+        if (value.value().empty()) return Status::Error("--config: expects a file path");
+        options.config_path = value.value();
+      } else if (flag == "--listen") {
+        options.listen = value.value();
+      } else {
+        Result<int> threads = ParseCount(flag, value.value(), 1, kMaxThreads);
+        if (!threads.ok()) return threads.status();
+        options.threads = threads.value();
+      }
+      continue;
+    }
+    if (has_inline_value) return Status::Error(flag + ": takes no value");
+    if (flag == "--allow-public") {
+      options.public_binding = PublicBinding::kAllow;
+    } else if (flag == "--check") {
+      status = set_mode(Mode::kCheck, flag);
+    } else if (flag == "--test-config") {
+      status = set_mode(Mode::kTestConfig, flag);
+    } else if (flag == "--help" || flag == "-h") {
+      status = set_mode(Mode::kHelp, flag);
+    } else if (flag == "--version") {
+      status = set_mode(Mode::kVersion, flag);
+    } else {
+      return Status::Error(argument + ": unknown flag");
+    }
+    if (!status.ok()) return status;
+  }
+  return options;
+}
+
+std::string UsageText() {
+  return R"(Usage: healthcheck [--config FILE] [MODE]
+
+A health URL for web applications: the clearskies HealthCheck handler as a
+CGI/FastCGI responder. It answers 200 with the clearskies success envelope
+when every configured check passes, and 500 with the failure envelope when
+one does not. Reasons go to the web server's error log, never to the URL.
+
+Modes:
+  (no flag)                 serve: FastCGI when stdin is a listening socket
+                            (spawn-fcgi, systemd, mod_fcgid, lighttpd), or
+                            one CGI request when REQUEST_METHOD is set
+  --listen unix:PATH        serve FastCGI on a unix socket (mode 0660)
+  --listen 127.0.0.1:PORT   serve FastCGI on loopback TCP
+  --check                   run the check once, print the body, exit 0 when
+                            healthy and 1 when not (container HEALTHCHECK, cron)
+  --test-config             validate the configuration and exit
+  --help, --version
+
+Options:
+  --config FILE    the JSON configuration; else $HEALTHCHECK_CONFIG, else
+                   healthcheck.json beside the program, else none (the check
+                   then only proves the program runs)
+  --threads N      FastCGI worker threads, 1 to 256 (default 4); keep it
+                   above nginx workers x upstream keepalive
+  --allow-public   allow --listen on a non-loopback address or a bare :PORT
+
+Exit codes: 0 ok, 1 unhealthy (--check), 64 usage, 70 server failure,
+71 cannot listen, 78 bad configuration.
+)";
+}
+
+}  // namespace healthcheck

@@ -1,0 +1,37 @@
+// Command-line flags, parsed into a plain struct. No I/O.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "status.h"
+
+namespace healthcheck {
+
+inline constexpr int kDefaultThreads = 4;
+inline constexpr int kMaxThreads = 256;
+
+enum class Mode {
+  kServe,       // FastCGI (--listen or a socket on fd 0) or CGI (REQUEST_METHOD).
+  kCheck,       // --check: run once, exit 0 or 1.
+  kTestConfig,  // --test-config: validate and exit.
+  kHelp,
+  kVersion,
+};
+
+enum class PublicBinding { kRefuse, kAllow };
+
+struct Options {
+  Mode mode = Mode::kServe;
+  std::optional<std::string> config_path;
+  std::optional<std::string> listen;
+  PublicBinding public_binding = PublicBinding::kRefuse;
+  int threads = kDefaultThreads;
+};
+
+// argv[0] is skipped. Errors name the flag: "--threads: expected a number from 1 to 256".
+Result<Options> ParseOptions(int argc, const char* const* argv);
+
+std::string UsageText();
+
+}  // namespace healthcheck

@@ -1,0 +1,337 @@
+// ParseConfig and LoadConfig: the only code that sees JSON (RapidJSON).
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <map>
+#include <set>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+namespace healthcheck {
+namespace {
+
+namespace json = rapidjson;
+
+constexpr size_t kMaxConfigBytes = 1 << 20;  // A health check config is tiny.
+
+// Sits between the JSON reader and the document it builds, noting where each
+// object key ends, so that messages can name the line of the key at fault.
+// Keys are recorded by dotted path ("cursor_backend.database").
+class KeyPositionRecorder {
+ public:
+  KeyPositionRecorder(json::Document& document, const json::StringStream& stream,
+                      std::map<std::string, size_t>& positions)
+      : document_(document), stream_(stream), positions_(positions) {}
+
+  bool Null() { return document_.Null(); }
+  bool Bool(bool value) { return document_.Bool(value); }
+  bool Int(int value) { return document_.Int(value); }
+  bool Uint(unsigned value) { return document_.Uint(value); }
+  bool Int64(int64_t value) { return document_.Int64(value); }
+  bool Uint64(uint64_t value) { return document_.Uint64(value); }
+  bool Double(double value) { return document_.Double(value); }
+  bool RawNumber(const char* text, json::SizeType length, bool copy) {
+    return document_.RawNumber(text, length, copy);
+  }
+  bool String(const char* text, json::SizeType length, bool copy) {
+    return document_.String(text, length, copy);
+  }
+  bool StartObject() {
+    path_.emplace_back();
+    return document_.StartObject();
+  }
+  bool Key(const char* text, json::SizeType length, bool copy) {
+    path_.back().assign(text, length);
+    std::string dotted;
+    for (const std::string& part : path_) {
+      if (part.empty()) continue;  // An array level has no key.
+      if (!dotted.empty()) dotted += '.';
+      dotted += part;
+    }
+    positions_.emplace(dotted, stream_.Tell());
+    return document_.Key(text, length, copy);
+  }
+  bool EndObject(json::SizeType count) {
+    path_.pop_back();
+    return document_.EndObject(count);
+  }
+  bool StartArray() {
+    path_.emplace_back();
+    return document_.StartArray();
+  }
+  bool EndArray(json::SizeType count) {
+    path_.pop_back();
+    return document_.EndArray(count);
+  }
+
+ private:
+  json::Document& document_;
+  const json::StringStream& stream_;
+  std::map<std::string, size_t>& positions_;
+  std::vector<std::string> path_;
+};
+
+size_t LineAt(std::string_view text, size_t offset) {
+  size_t line = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') ++line;
+  }
+  return line;
+}
+
+std::string FolderOf(const std::string& filename) {
+  size_t slash = filename.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return filename.substr(0, slash);
+}
+
+std::string ResolveAgainst(const std::string& folder, const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  return folder == "/" ? "/" + path : folder + "/" + path;
+}
+
+// Validates the parsed document into a Config, naming the key and its line
+// in every message.
+class ConfigReader {
+ public:
+  ConfigReader(std::string_view text, const std::string& filename,
+               const std::map<std::string, size_t>& positions)
+      : text_(text), filename_(filename), positions_(positions) {}
+
+  Result<Config> Read(const json::Value& root) {
+    Config config;
+    config.source = filename_;
+    if (!root.IsObject()) {
+      return Status::Error(filename_ + ":1: expected a JSON object at the top level");
+    }
+    Status status = CheckKeys(root, "", {"services", "callable", "cursor_backend", "timeout_ms"});
+    if (!status.ok()) return status;
+    if (const json::Value* value = Find(root, "timeout_ms")) {
+      Result<int64_t> timeout = ReadMilliseconds(*value, "timeout_ms", 1);
+      if (!timeout.ok()) return timeout.status();
+      config.request_timeout_ms = timeout.value();
+    }
+    if (const json::Value* value = Find(root, "services")) {
+      Result<std::vector<std::string>> services = ReadServices(*value);
+      if (!services.ok()) return services.status();
+      config.services = services.value();
+    }
+    if (const json::Value* value = Find(root, "cursor_backend")) {
+      Result<CursorBackendSettings> cursor = ReadCursorBackend(*value);
+      if (!cursor.ok()) return cursor.status();
+      config.cursor_backend = cursor.value();
+    }
+    if (const json::Value* value = Find(root, "callable")) {
+      Result<CallableSettings> callable = ReadCallable(*value);
+      if (!callable.ok()) return callable.status();
+      config.callable = callable.value();
+    }
+    return RequireDatabaseWhereNeeded(config);
+  }
+
+ private:
+  Status Error(const std::string& key, const std::string& what) const {
+    std::string where = filename_;
+    auto position = positions_.find(key);
+    if (position != positions_.end()) {
+      where += ":" + std::to_string(LineAt(text_, position->second));
+    }
+    return Status::Error(where + ": \"" + key + "\": " + what);
+  }
+
+  static const json::Value* Find(const json::Value& object, const char* key) {
+    auto member = object.FindMember(key);
+    return member == object.MemberEnd() ? nullptr : &member->value;
+  }
+
+  // Unknown and repeated keys are errors that name the key.
+  Status CheckKeys(const json::Value& object, const std::string& prefix,
+                   const std::set<std::string>& allowed) const {
+    std::set<std::string> seen;
+    for (auto member = object.MemberBegin(); member != object.MemberEnd(); ++member) {
+      std::string name(member->name.GetString(), member->name.GetStringLength());
+      std::string key = prefix.empty() ? name : prefix + "." + name;
+      if (allowed.count(name) == 0) {
+        std::string expected;
+        for (const std::string& candidate : allowed) {
+          expected += (expected.empty() ? "\"" : ", \"") + candidate + "\"";
+        }
+        return Error(key, "unknown key (expected one of " + expected + ")");
+      }
+      if (!seen.insert(name).second) return Error(key, "appears more than once");
+    }
+    return Status::Ok();
+  }
+
+  Result<int64_t> ReadMilliseconds(const json::Value& value, const std::string& key,
+                                   int64_t minimum) const {
+    if (!value.IsInt64() || value.GetInt64() < minimum || value.GetInt64() > kMaxTimeoutMs) {
+      return Error(key, "expected an integer from " + std::to_string(minimum) + " to " +
+                            std::to_string(kMaxTimeoutMs) + " (milliseconds)");
+    }
+    return value.GetInt64();
+  }
+
+  Result<std::string> ReadText(const json::Value& value, const std::string& key,
+                               const std::string& expected) const {
+    if (!value.IsString() || value.GetStringLength() == 0) return Error(key, "expected " + expected);
+    std::string text(value.GetString(), value.GetStringLength());
+    if (text.find('\0') != std::string::npos) return Error(key, "must not contain a NUL character");
+    return text;
+  }
+
+  Result<std::vector<std::string>> ReadServices(const json::Value& value) const {
+    if (!value.IsArray()) return Error("services", "expected a list of names");
+    std::vector<std::string> services;
+    for (json::SizeType i = 0; i < value.Size(); ++i) {
+      const json::Value& item = value[i];
+      if (!item.IsString()) {
+        return Error("services",
+                     "expected a list of names, item " + std::to_string(i + 1) + " is not a string");
+      }
+      std::string name(item.GetString(), item.GetStringLength());
+      if (name != kMemoryBackendName && name != kCursorBackendName) {
+        return Error("services", "unknown service \"" + name + "\" (known: \"" +
+                                     std::string(kMemoryBackendName) + "\", \"" +
+                                     std::string(kCursorBackendName) + "\")");
+      }
+      services.push_back(name);
+    }
+    return services;
+  }
+
+  Result<CursorBackendSettings> ReadCursorBackend(const json::Value& value) const {
+    if (!value.IsObject()) {
+      return Error("cursor_backend", "expected an object like {\"database\": \"app.db\"}");
+    }
+    Status status = CheckKeys(value, "cursor_backend", {"database", "timeout_ms"});
+    if (!status.ok()) return status;
+    CursorBackendSettings settings;
+    const json::Value* database = Find(value, "database");
+    if (database == nullptr) {
+      return Error("cursor_backend", "missing \"database\" (the SQLite file to check)");
+    }
+    Result<std::string> path = ReadText(*database, "cursor_backend.database", "a file path");
+    if (!path.ok()) return path.status();
+    settings.database = ResolveAgainst(FolderOf(filename_), path.value());
+    if (const json::Value* timeout = Find(value, "timeout_ms")) {
+      Result<int64_t> milliseconds = ReadMilliseconds(*timeout, "cursor_backend.timeout_ms", 0);
+      if (!milliseconds.ok()) return milliseconds.status();
+      settings.busy_timeout_ms = milliseconds.value();
+    }
+    return settings;
+  }
+
+  Result<CallableSettings> ReadCallable(const json::Value& value) const {
+    const std::string kExpected =
+        "expected {\"sql\": \"SELECT ...\"} or {\"command\": [\"/path/to/program\", ...]}";
+    if (!value.IsObject() || value.MemberCount() != 1) return Error("callable", kExpected);
+    Status status = CheckKeys(value, "callable", {"sql", "command"});
+    if (!status.ok()) return status;
+    CallableSettings callable;
+    if (const json::Value* sql = Find(value, "sql")) {
+      Result<std::string> text = ReadText(*sql, "callable.sql", "a non-empty SQL query");
+      if (!text.ok()) return text.status();
+      callable.kind = CallableSettings::Kind::kSql;
+      callable.sql = text.value();
+      return callable;
+    }
+    const json::Value& command = *Find(value, "command");
+    const std::string kExpectedCommand = "expected a non-empty list of strings (program, arguments)";
+    if (!command.IsArray() || command.Empty()) return Error("callable.command", kExpectedCommand);
+    for (json::SizeType i = 0; i < command.Size(); ++i) {
+      Result<std::string> word = ReadText(command[i], "callable.command", kExpectedCommand);
+      if (!word.ok()) return word.status();
+      callable.command.push_back(word.value());
+    }
+    // No shell and no PATH search: the program is a file, found like the database.
+    callable.command[0] = ResolveAgainst(FolderOf(filename_), callable.command[0]);
+    callable.kind = CallableSettings::Kind::kCommand;
+    return callable;
+  }
+
+  Result<Config> RequireDatabaseWhereNeeded(Config config) const {
+    if (config.cursor_backend) return config;
+    for (const std::string& service : config.services) {
+      if (service == kCursorBackendName) {
+        return Error("services",
+                     "\"cursor_backend\" needs \"cursor_backend\": {\"database\": \"...\"}");
+      }
+    }
+    if (config.callable.kind == CallableSettings::Kind::kSql) {
+      return Error("callable.sql", "needs \"cursor_backend\": {\"database\": \"...\"}");
+    }
+    return config;
+  }
+
+  std::string_view text_;
+  const std::string& filename_;
+  const std::map<std::string, size_t>& positions_;
+};
+
+}  // namespace
+
+Result<Config> ParseConfig(std::string_view text, const std::string& filename) {
+  // RapidJSON's stream reads up to a NUL; a NUL inside the text is an error too.
+  std::string terminated(text);
+  json::Document document;
+  json::StringStream stream(terminated.c_str());
+  std::map<std::string, size_t> positions;
+  json::Reader reader;
+  auto generator = [&](json::Document& handler) {
+    KeyPositionRecorder recorder(handler, stream, positions);
+    return !reader.Parse(stream, recorder).IsError();
+  };
+  document.Populate(generator);
+  if (reader.HasParseError()) {
+    size_t offset = reader.GetErrorOffset();
+    return Status::Error(filename + ":" + std::to_string(LineAt(text, offset)) +
+                         ": invalid JSON: " + json::GetParseError_En(reader.GetParseErrorCode()));
+  }
+  if (terminated.size() != strlen(terminated.c_str())) {
+    return Status::Error(filename + ":" + std::to_string(LineAt(text, strlen(terminated.c_str()))) +
+                         ": invalid JSON: a NUL byte in the file");
+  }
+  return ConfigReader(text, filename, positions).Read(document);
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::string absolute = path;
+  if (absolute.empty() || absolute[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) != nullptr) absolute = std::string(cwd) + "/" + path;
+  }
+  auto failure = [&absolute](const char* what) {
+    return Status::Error(absolute + ": cannot read the configuration: " + what);
+  };
+  int fd = open(absolute.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failure(strerror(errno));
+  std::string text;
+  char chunk[4096];
+  for (;;) {
+    ssize_t got = read(fd, chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int error = errno;
+      close(fd);
+      return failure(strerror(error));
+    }
+    if (got == 0) break;
+    text.append(chunk, static_cast<size_t>(got));
+    if (text.size() > kMaxConfigBytes) {
+      close(fd);
+      return failure("larger than 1 MiB");
+    }
+  }
+  close(fd);
+  return ParseConfig(text, absolute);
+}
+
+}  // namespace healthcheck

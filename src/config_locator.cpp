@@ -1,0 +1,49 @@
+// LocateConfig and the process's own search inputs.
+#include "config_locator.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+namespace healthcheck {
+namespace {
+
+std::string FolderOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+std::string RunningBinaryFolder() {
+  char path[PATH_MAX];
+  ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (length <= 0) return ".";
+  return FolderOf(std::string(path, static_cast<size_t>(length)));
+}
+
+}  // namespace
+
+std::optional<std::string> LocateConfig(const ConfigSearch& search) {
+  if (search.flag) return search.flag;
+  if (search.environment && !search.environment->empty()) return search.environment;
+  std::string beside = search.program_folder + "/" + kConfigFileName;
+  if (access(beside.c_str(), F_OK) == 0) return beside;
+  return std::nullopt;
+}
+
+ConfigSearch ProcessConfigSearch(const std::optional<std::string>& flag) {
+  ConfigSearch search;
+  search.flag = flag;
+  if (const char* value = getenv(kConfigEnvironmentVariable)) search.environment = value;
+  const char* script = getenv("SCRIPT_FILENAME");
+  search.program_folder =
+      (script != nullptr && script[0] == '/') ? FolderOf(script) : RunningBinaryFolder();
+  return search;
+}
+
+Result<Config> LoadLocatedConfig(const std::optional<std::string>& path) {
+  if (path) return LoadConfig(*path);
+  return Config{};
+}
+
+}  // namespace healthcheck

@@ -1,0 +1,89 @@
+// RunHealthCheck and HandleHealth.
+#include "health_check.h"
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+
+namespace healthcheck {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MillisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// Runs one step, turning false, errors and exceptions into a failed record.
+// This is the one place exceptions are caught: clearskies fails the check on
+// any exception, and so do we.
+template <typename Step>
+CheckRecord RunStep(const std::string& name, const Deadline& deadline, Step step) {
+  CheckRecord record;
+  record.name = name;
+  Clock::time_point start = Clock::now();
+  try {
+    Status status = step();
+    record.passed = status.ok();
+    record.reason = status.message();
+  } catch (const std::exception& error) {
+    record.reason = std::string("threw: ") + error.what();
+  } catch (...) {
+    record.reason = "threw an exception";
+  }
+  record.duration_ms = MillisecondsSince(start);
+  // An answer that came too late is no answer: the caller has given up.
+  if (record.passed && deadline.expired()) {
+    record.passed = false;
+    record.reason = "finished after the deadline";
+  }
+  return record;
+}
+
+}  // namespace
+
+CheckOutcome RunHealthCheck(const HealthCheck& check, Container& container) {
+  CheckOutcome outcome;
+  auto add = [&outcome](CheckRecord record) {
+    outcome.healthy = outcome.healthy && record.passed;
+    outcome.records.push_back(std::move(record));
+    return outcome.healthy;
+  };
+  for (const std::string& service : check.services) {
+    bool passed = add(RunStep(service, container.deadline(), [&]() -> Status {
+      Result<std::shared_ptr<Dependency>> built = container.build(service);
+      return built.ok() ? Status::Ok() : built.status();
+    }));
+    if (!passed) return outcome;
+  }
+  if (check.callable) {
+    add(RunStep(check.callable_name, container.deadline(), [&]() -> Status {
+      return check.callable(container) ? Status::Ok() : Status::Error("returned false");
+    }));
+  }
+  return outcome;
+}
+
+Response HandleHealth(const Request& request, const HealthCheck& check,
+                      const DependencyRegistry& registry, Log& log) {
+  CheckOutcome outcome;
+  {
+    // The container, and every connection it opened, is gone before we answer.
+    Container container(registry, Deadline::FromNow(check.timeout_ms));
+    outcome = RunHealthCheck(check, container);
+  }
+  for (const CheckRecord& record : outcome.records) {
+    if (!record.passed) log.error("healthcheck: unhealthy: " + DescribeFailure(record));
+  }
+  // HEAD loses its body here, once, whatever the outcome.
+  return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy,
+                      request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody);
+}
+
+std::string DescribeFailure(const CheckRecord& record) {
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.1f", record.duration_ms);
+  return record.name + " failed after " + duration + " ms: " + record.reason;
+}
+
+}  // namespace healthcheck

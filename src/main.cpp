@@ -1,0 +1,124 @@
+// healthcheck: flags, configuration, and the choice of front end.
+//
+//   --help / --version / --test-config / --check   answer and exit
+//   --listen ADDRESS                               FastCGI on a socket we open
+//   fd 0 is a listening socket                     FastCGI (spawn-fcgi, systemd, ...)
+//   REQUEST_METHOD set                             one CGI request
+//   none of these (a terminal)                     usage, exit 64
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "app.h"
+#include "cgi.h"
+#include "check_once.h"
+#include "cli_options.h"
+#include "config_locator.h"
+#include "exit_codes.h"
+#include "fastcgi_server.h"
+#include "listen_socket.h"
+#include "log.h"
+#include "version.h"
+
+namespace healthcheck {
+namespace {
+
+int ServeFastCgiOn(int listen_fd, const Options& options, const std::optional<std::string>& path,
+                   std::shared_ptr<const App> app, Log& log) {
+  ServerOptions server;
+  server.threads = options.threads;
+  if (path) {
+    server.reload = [path]() -> Result<std::shared_ptr<const App>> {
+      Result<Config> config = LoadConfig(*path);
+      if (!config.ok()) return config.status();
+      return BuildApp(config.value());
+    };
+  }
+  return ServeFastCgi(listen_fd, std::move(app), server, log);
+}
+
+int Run(int argc, char** argv) {
+  FdLog log(2);
+  // A check that runs a command waits for it; an inherited SIG_IGN would reap it for us.
+  signal(SIGCHLD, SIG_DFL);
+  Result<Options> parsed = ParseOptions(argc, argv);
+  if (!parsed.ok()) {
+    log.error("healthcheck: " + parsed.status().message() + " (see --help)");
+    return kExitUsage;
+  }
+  const Options& options = parsed.value();
+  if (options.mode == Mode::kHelp) {
+    std::fputs(UsageText().c_str(), stdout);
+    return kExitOk;
+  }
+  if (options.mode == Mode::kVersion) {
+    std::printf("healthcheck %s\n", kVersion);
+    return kExitOk;
+  }
+
+  std::optional<std::string> path = LocateConfig(ProcessConfigSearch(options.config_path));
+  Result<Config> config = LoadLocatedConfig(path);
+  if (options.mode == Mode::kTestConfig) {
+    if (!config.ok()) {
+      log.error(config.status().message());
+      return kExitConfig;
+    }
+    std::printf("%s: configuration ok\n", path ? path->c_str() : "(no configuration file)");
+    return kExitOk;
+  }
+  if (options.mode == Mode::kCheck) {
+    if (!config.ok()) {
+      log.error(config.status().message());
+      return kExitConfig;
+    }
+    return RunCheckOnce(*BuildApp(config.value()), log);
+  }
+
+  if (options.listen) {
+    Result<ListenAddress> address = ParseListenAddress(*options.listen, options.public_binding);
+    if (!address.ok()) {
+      log.error("healthcheck: " + address.status().message());
+      return kExitUsage;
+    }
+    // Refuse to start on a bad configuration: better no socket than a lying one.
+    if (!config.ok()) {
+      log.error(config.status().message());
+      return kExitConfig;
+    }
+    Result<int> fd = OpenListeningSocket(address.value());
+    if (!fd.ok()) {
+      log.error("healthcheck: cannot listen: " + fd.status().message());
+      return kExitOsError;
+    }
+    return ServeFastCgiOn(fd.value(), options, path, BuildApp(config.value()), log);
+  }
+  if (StdinIsFastCgiListener()) {
+    if (!config.ok()) {
+      log.error(config.status().message());
+      return kExitConfig;
+    }
+    return ServeFastCgiOn(0, options, path, BuildApp(config.value()), log);
+  }
+  if (getenv("REQUEST_METHOD") != nullptr) {
+    // Under CGI, a bad configuration still answers: the failure response,
+    // with the reason in the web server's error log.
+    if (!config.ok()) {
+      log.error(config.status().message());
+      return ServeCgiRequest(nullptr, log);
+    }
+    return ServeCgiRequest(BuildApp(config.value()).get(), log);
+  }
+  log.error(
+      "healthcheck: nothing to serve: no --listen, stdin is not a FastCGI socket, and "
+      "REQUEST_METHOD is not set (not run by a web server?)\n\n" +
+      UsageText());
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace healthcheck
+
+int main(int argc, char** argv) { return healthcheck::Run(argc, argv); }

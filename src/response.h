@@ -1,0 +1,24 @@
+// Response: the clearskies envelope, byte for byte, as a CGI-style header
+// block and body. The four possible answers (healthy or not, with or without
+// a body) are built once and shared, so a request only picks one.
+#pragma once
+
+#include <string_view>
+
+namespace healthcheck {
+
+enum class Health { kHealthy, kUnhealthy };
+enum class BodyMode { kWithBody, kHeadersOnly };  // kHeadersOnly answers HEAD.
+
+struct Response {
+  int status_code;
+  // "Status: ...\r\n" headers, a blank line, then the body (unless HEAD).
+  std::string_view bytes;
+};
+
+Response MakeResponse(Health health, BodyMode body_mode);
+
+// The JSON bodies alone, as clearskies writes them.
+std::string_view EnvelopeBody(Health health);
+
+}  // namespace healthcheck
