@@ -19,13 +19,13 @@ Result<int> ParseCount(const std::string& flag, const std::string& text, int min
                        int maximum) {
   const std::string expected = flag + ": expected a number from " + std::to_string(minimum) +
                                " to " + std::to_string(maximum);
-  if (text.empty() || text.size() > 9) return Status::Error(expected);
+  if (text.empty() || text.size() > 10) return Status::Error(expected);
   for (char c : text) {
     if (c < '0' || c > '9') return Status::Error(expected);
   }
-  int value = std::atoi(text.c_str());
+  long long value = std::atoll(text.c_str());
   if (value < minimum || value > maximum) return Status::Error(expected);
-  return value;
+  return static_cast<int>(value);
 }
 
 }  // namespace
@@ -52,7 +52,8 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
       inline_value = argument.substr(equals + 1);
     }
     Status status = Status::Ok();
-    if (flag == "--config" || flag == "--listen" || flag == "--threads") {
+    if (flag == "--config" || flag == "--listen" || flag == "--threads" || flag == "--workers" ||
+        flag == "--max-requests" || flag == "--idle-timeout-ms") {
       Result<std::string> value =
           TakeValue(flag, inline_value, has_inline_value, argc, argv, index);
       if (!value.ok()) return value.status();
@@ -62,9 +63,19 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
       } else if (flag == "--listen") {
         options.listen = value.value();
       } else {
-        Result<int> threads = ParseCount(flag, value.value(), 1, kMaxThreads);
-        if (!threads.ok()) return threads.status();
-        options.threads = threads.value();
+        Result<int> count = Status::Error("");
+        if (flag == "--threads") count = ParseCount(flag, value.value(), 1, kMaxThreads);
+        if (flag == "--workers") count = ParseCount(flag, value.value(), 0, kMaxWorkers);
+        if (flag == "--max-requests") count = ParseCount(flag, value.value(), 0, kMaxMaxRequests);
+        if (flag == "--idle-timeout-ms") {
+          count = ParseCount(flag, value.value(), kMinIdleTimeoutMs, kMaxIdleTimeoutMs);
+        }
+        if (!count.ok()) return count.status();
+        int& target = flag == "--threads"        ? options.threads
+                      : flag == "--workers"      ? options.workers
+                      : flag == "--max-requests" ? options.max_requests
+                                                 : options.idle_timeout_ms;
+        target = count.value();
       }
       continue;
     }
@@ -83,6 +94,9 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
       return Status::Error(argument + ": unknown flag");
     }
     if (!status.ok()) return status;
+  }
+  if (options.max_requests > 0 && options.workers == 0) {
+    return Status::Error("--max-requests: needs --workers (a master to start the replacement)");
   }
   return options;
 }
@@ -112,6 +126,12 @@ Options:
                    then only proves the program runs)
   --threads N      FastCGI worker threads, 1 to 256 (default 4); keep it
                    above nginx workers x upstream keepalive
+  --workers N      run a master process that supervises N worker processes
+                   (0 to 64, default 0: one process): a worker that dies or
+                   hangs is replaced, SIGHUP reloads by replacing workers
+  --max-requests N recycle a worker after N requests (needs --workers)
+  --idle-timeout-ms N  drop a FastCGI connection silent for this long
+                   (100 to 600000, default 10000)
   --allow-public   allow --listen on a non-loopback address or a bare :PORT
 
 Exit codes: 0 ok, 1 unhealthy (--check), 64 usage, 70 server failure,

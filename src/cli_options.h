@@ -10,6 +10,10 @@ namespace healthcheck {
 
 inline constexpr int kDefaultThreads = 4;
 inline constexpr int kMaxThreads = 256;
+inline constexpr int kMaxWorkers = 64;
+inline constexpr int kMinIdleTimeoutMs = 100;
+inline constexpr int kMaxIdleTimeoutMs = 600000;
+inline constexpr int kMaxMaxRequests = 1000000000;
 
 enum class Mode {
   kServe,       // FastCGI (--listen or a socket on fd 0) or CGI (REQUEST_METHOD).
@@ -27,6 +31,9 @@ struct Options {
   std::optional<std::string> listen;
   PublicBinding public_binding = PublicBinding::kRefuse;
   int threads = kDefaultThreads;
+  int workers = 0;  // 0: one process; N: a master supervising N worker processes.
+  int max_requests = 0;  // Per worker process; 0: unlimited. Needs workers.
+  int idle_timeout_ms = 10000;
 };
 
 // argv[0] is skipped. Errors name the flag: "--threads: expected a number from 1 to 256".

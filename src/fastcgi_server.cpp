@@ -1,19 +1,23 @@
-// ServeFastCgi: worker threads on one socket, a signal-waiting main thread.
+// ServeFastCgi: worker threads on one socket, and a main thread that takes
+// signals and watches for silent peers.
 //
 // No accept mutex: the kernel's accept is thread-safe, and a mutex would let
 // one thread idling on a kept-alive connection stall the rest (see
-// FASTCGI_NOTES.md). To stop, the main thread sets `stopping` and wakes the
-// idle workers with kWakeSignal, which interrupts their accept or read;
-// workers block that signal while they answer, so it never cuts a response.
+// FASTCGI_NOTES.md). libfcgi blocks without timeouts, so every blocking read
+// or accept is made interruptible: a worker unblocks kWakeSignal only while
+// it waits for a peer, and the main thread sends that signal to workers that
+// have waited past the idle timeout (libfcgi then drops the connection) or
+// when the server stops. While a worker answers, the signal stays blocked, so
+// it never cuts a response.
 #include "fastcgi_server.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -28,7 +32,8 @@ namespace {
 constexpr int kWakeSignal = SIGUSR2;
 constexpr int kMaxDrainedBodyBytes = 1 << 20;  // A health check ignores bodies; read, don't hoard.
 constexpr int kDrainChunkBytes = 8192;
-constexpr auto kWakeInterval = std::chrono::milliseconds(10);
+constexpr int64_t kWatchTickMs = 100;  // How often the main thread looks at the workers.
+constexpr auto kStopWakeInterval = std::chrono::milliseconds(10);
 constexpr auto kFirstAcceptBackoff = std::chrono::milliseconds(10);
 constexpr auto kMaxAcceptBackoff = std::chrono::milliseconds(1000);
 // In-flight requests end by their deadline; this is the margin past it.
@@ -36,8 +41,7 @@ constexpr int64_t kShutdownMarginMs = 2000;
 
 void IgnoreWake(int) {}
 
-// Writes a request's log lines to its FastCGI stderr stream, which the web
-// server puts in its error log.
+// Writes a request's log lines to its FastCGI stderr stream.
 class RequestStderrLog : public Log {
  public:
   explicit RequestStderrLog(FCGX_Stream* stream) : stream_(stream) {}
@@ -75,8 +79,7 @@ class Server {
       : listen_fd_(listen_fd), app_(std::move(app)), options_(options), log_(log) {}
 
   int Run() {
-    // Blocked here, inherited by every worker: only the main thread takes
-    // these, through sigwait.
+    // Blocked here and so in every worker: only the main thread takes these.
     sigset_t handled = SignalSet({SIGTERM, SIGINT, SIGUSR1, SIGHUP, kWakeSignal});
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
     struct sigaction wake = {};
@@ -86,9 +89,10 @@ class Server {
     for (int i = 0; i < options_.threads; ++i) {
       workers_.push_back(std::make_unique<Worker>());
       Worker& worker = *workers_.back();
+      worker.busy_since_ms = options_.busy_since_ms ? &options_.busy_since_ms[i] : &worker.own_busy_since_ms;
       worker.thread = std::thread([this, &worker] { WorkerLoop(worker); });
     }
-    WaitForStopSignal();
+    WatchUntilStopped();
     return StopWorkers();
   }
 
@@ -96,15 +100,37 @@ class Server {
   struct Worker {
     std::thread thread;
     std::atomic<bool> finished{false};
+    // Since when it has been waiting for a peer (accept, request header,
+    // body), 0 while it answers.
+    std::atomic<int64_t> waiting_since_ms{0};
+    std::atomic<int64_t> own_busy_since_ms{0};
+    std::atomic<int64_t>* busy_since_ms = nullptr;
   };
 
-  void WaitForStopSignal() {
+  void WatchUntilStopped() {
     sigset_t waited = SignalSet({SIGTERM, SIGINT, SIGUSR1, SIGHUP});
-    for (;;) {
-      int signal = 0;
-      if (sigwait(&waited, &signal) != 0) continue;
-      if (signal != SIGHUP) return;
-      Reload();
+    const timespec tick = {0, kWatchTickMs * 1000 * 1000};
+    while (!stopping_) {
+      int signal = sigtimedwait(&waited, nullptr, &tick);
+      if (signal == SIGHUP) {
+        Reload();
+      } else if (signal > 0) {
+        return;
+      } else {
+        WakeSilentPeers();
+      }
+    }
+  }
+
+  // A worker that has waited on a peer past the idle timeout is interrupted:
+  // an idle accept just starts again, a silent connection is dropped.
+  void WakeSilentPeers() {
+    int64_t now = SteadyNowMs();
+    for (auto& worker : workers_) {
+      int64_t since = worker->waiting_since_ms;
+      if (since != 0 && now - since > options_.idle_timeout_ms) {
+        pthread_kill(worker->thread.native_handle(), kWakeSignal);
+      }
     }
   }
 
@@ -127,7 +153,7 @@ class Server {
     stopping_ = true;
     FCGX_ShutdownPending();
     int64_t grace_ms = std::atomic_load(&app_)->check.timeout_ms + kShutdownMarginMs;
-    auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+    int64_t give_up_ms = SteadyNowMs() + grace_ms;
     for (;;) {
       bool all_finished = true;
       for (auto& worker : workers_) {
@@ -136,36 +162,48 @@ class Server {
         pthread_kill(worker->thread.native_handle(), kWakeSignal);
       }
       if (all_finished) break;
-      if (std::chrono::steady_clock::now() > give_up) {
+      if (SteadyNowMs() > give_up_ms) {
         log_.error("healthcheck: requests still running after the shutdown grace period; exiting");
-        _exit(failed_ ? kExitSoftware : 0);
+        _exit(failed_ ? kExitSoftware : kExitOk);
       }
-      std::this_thread::sleep_for(kWakeInterval);
+      std::this_thread::sleep_for(kStopWakeInterval);
     }
     for (auto& worker : workers_) worker->thread.join();
-    return failed_ ? kExitSoftware : 0;
+    return failed_ ? kExitSoftware : kExitOk;
+  }
+
+  // Runs `wait` with the wake signal open, publishing since when we wait.
+  template <typename Wait>
+  auto Interruptibly(Worker& worker, Wait wait) {
+    static const sigset_t kWake = SignalSet({kWakeSignal});
+    worker.waiting_since_ms = SteadyNowMs();
+    pthread_sigmask(SIG_UNBLOCK, &kWake, nullptr);
+    auto result = wait();
+    pthread_sigmask(SIG_BLOCK, &kWake, nullptr);
+    worker.waiting_since_ms = 0;
+    return result;
   }
 
   void WorkerLoop(Worker& worker) {
     FCGX_Request request;
     FCGX_InitRequest(&request, listen_fd_, FCGI_FAIL_ACCEPT_ON_INTR);
-    sigset_t wake = SignalSet({kWakeSignal});
     auto backoff = kFirstAcceptBackoff;
     while (!stopping_) {
-      pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
-      // A wake sent while we were answering is taken as we unblock; look again.
-      int accepted = stopping_ ? -EINTR : FCGX_Accept_r(&request);
-      pthread_sigmask(SIG_BLOCK, &wake, nullptr);
+      // A wake sent while we answered is taken as the signal opens; hence the
+      // second look at stopping_ inside.
+      int accepted = Interruptibly(
+          worker, [&] { return stopping_ ? -EINTR : FCGX_Accept_r(&request); });
       if (accepted < 0) {
         if (stopping_) break;
         if (!IsTransientAcceptError(accepted)) {
           log_.error(std::string("healthcheck: cannot accept on the FastCGI socket: ") +
                      strerror(-accepted) + "; stopping");
           failed_ = true;
-          kill(getpid(), SIGTERM);
+          RequestStop();
           break;
         }
-        if (accepted != -EINTR) {
+        // EINTR is our own wake; EAGAIN a timed-out accept. Neither is news.
+        if (accepted != -EINTR && accepted != -EAGAIN) {
           log_.error(std::string("healthcheck: accept failed, retrying: ") + strerror(-accepted));
           std::this_thread::sleep_for(backoff);
           backoff = std::min(backoff * 2, kMaxAcceptBackoff);
@@ -173,18 +211,21 @@ class Server {
         continue;
       }
       backoff = kFirstAcceptBackoff;
-      Answer(request);
+      Answer(worker, request);
       FCGX_Finish_r(&request);
+      *worker.busy_since_ms = 0;
+      CountRequest();
     }
     FCGX_Free(&request, 1);
     worker.finished = true;
   }
 
-  void Answer(FCGX_Request& request) {
+  void Answer(Worker& worker, FCGX_Request& request) {
     Request parsed;
     // libfcgi's strings die at FCGX_Finish_r; Request keeps copies.
     if (const char* method = FCGX_GetParam("REQUEST_METHOD", request.envp)) parsed.method = method;
-    DrainBody(request.in);
+    Interruptibly(worker, [&] { return DrainBody(request.in); });
+    *worker.busy_since_ms = SteadyNowMs();
     RequestStderrLog log(request.err);
     std::shared_ptr<const App> app = std::atomic_load(&app_);
     Response response = HandleWithApp(parsed, *app, log);
@@ -194,16 +235,23 @@ class Server {
 
   // libfcgi does not read what we leave, and a large unread body on a
   // kept-alive connection makes it drop the connection.
-  static void DrainBody(FCGX_Stream* in) {
+  static int DrainBody(FCGX_Stream* in) {
     char chunk[kDrainChunkBytes];
     int drained = 0;
     while (drained < kMaxDrainedBodyBytes) {
       int got = FCGX_GetStr(chunk, sizeof chunk, in);
-      if (got <= 0) return;
+      if (got <= 0) break;
       drained += got;
     }
+    return drained;
   }
 
+  void CountRequest() {
+    if (options_.max_requests > 0 && ++served_ == options_.max_requests) RequestStop();
+  }
+
+  // Wakes the main thread, which then stops every worker.
+  void RequestStop() { kill(getpid(), SIGTERM); }
 
   int listen_fd_;
   std::shared_ptr<const App> app_;
@@ -212,9 +260,16 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
+  std::atomic<int64_t> served_{0};
 };
 
 }  // namespace
+
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 bool StdinIsFastCgiListener() { return FCGX_IsCGI() == 0; }
 

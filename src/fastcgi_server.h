@@ -2,6 +2,8 @@
 // through libfcgi. The only file that includes fcgiapp.h.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -10,20 +12,36 @@
 
 namespace healthcheck {
 
+inline constexpr int64_t kDefaultIdleTimeoutMs = 10000;
+
 struct ServerOptions {
   int threads = 4;
+  // A connection that sends nothing (or stalls inside a record) for this
+  // long is dropped, so silent peers cannot pin threads: libfcgi has no read
+  // timeouts of its own.
+  int64_t idle_timeout_ms = kDefaultIdleTimeoutMs;
+  // Stop after this many requests (0: never), to be replaced by the master.
+  int64_t max_requests = 0;
   // Builds a fresh App from the configuration file on SIGHUP; empty when
   // there is no file to re-read. A failed reload keeps the running App.
   std::function<Result<std::shared_ptr<const App>>()> reload;
+  // One slot per thread, where each thread publishes since when (steady
+  // clock, ms) it has been answering a request, 0 when it is not. The master
+  // reads these from shared memory to find stuck workers. May be null.
+  std::atomic<int64_t>* busy_since_ms = nullptr;
 };
+
+// Milliseconds on the steady clock, comparable between processes.
+int64_t SteadyNowMs();
 
 // True when fd 0 is a listening socket handed over by spawn-fcgi, systemd,
 // mod_fcgid or lighttpd; false under plain CGI or in a terminal.
 bool StdinIsFastCgiListener();
 
-// Serves until SIGTERM, SIGINT or SIGUSR1, then lets in-flight requests finish and
-// returns an exit code. `log` gets the process's own messages; each failed
-// check is logged on its request's FastCGI stderr stream.
+// Serves until SIGTERM, SIGINT or SIGUSR1 (or max_requests), then lets
+// in-flight requests finish and returns an exit code. `log` gets the
+// process's own messages; each failed check is logged on its request's
+// FastCGI stderr stream, which the web server puts in its error log.
 int ServeFastCgi(int listen_fd, std::shared_ptr<const App> app, const ServerOptions& options,
                  Log& log);
 

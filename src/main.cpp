@@ -21,6 +21,7 @@
 #include "fastcgi_server.h"
 #include "listen_socket.h"
 #include "log.h"
+#include "supervisor.h"
 #include "version.h"
 
 namespace healthcheck {
@@ -30,12 +31,20 @@ int ServeFastCgiOn(int listen_fd, const Options& options, const std::optional<st
                    std::shared_ptr<const App> app, Log& log) {
   ServerOptions server;
   server.threads = options.threads;
+  server.idle_timeout_ms = options.idle_timeout_ms;
+  server.max_requests = options.max_requests;
   if (path) {
     server.reload = [path]() -> Result<std::shared_ptr<const App>> {
       Result<Config> config = LoadConfig(*path);
       if (!config.ok()) return config.status();
       return BuildApp(config.value());
     };
+  }
+  if (options.workers > 0) {
+    SupervisorOptions supervisor;
+    supervisor.workers = options.workers;
+    supervisor.worker = server;
+    return Supervise(listen_fd, std::move(app), supervisor, log);
   }
   return ServeFastCgi(listen_fd, std::move(app), server, log);
 }

@@ -1,0 +1,285 @@
+// Supervise: fork, watch, replace. The master stays single-threaded, so fork
+// is safe, and it never touches libfcgi or a database itself.
+#include "supervisor.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "exit_codes.h"
+
+namespace healthcheck {
+namespace {
+
+constexpr int64_t kTickMs = 100;
+// A worker that dies sooner than this after its start is crashing, not
+// recycling: its slot waits before the next try, doubling up to the cap.
+constexpr int64_t kHealthyLifetimeMs = 1000;
+constexpr int64_t kFirstRestartDelayMs = 100;
+constexpr int64_t kMaxRestartDelayMs = 5000;
+// A request may run to its deadline twice over (check, then a slow write)
+// before we call its worker stuck.
+constexpr int64_t kStuckMarginMs = 5000;
+// libfcgi leaks on some hostile records; a worker past this is recycled.
+constexpr int64_t kMaxWorkerRssBytes = 64LL << 20;
+constexpr int64_t kRssCheckEveryMs = 1000;
+constexpr int64_t kShutdownMarginMs = 3000;
+
+sigset_t MasterSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signal : {SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGCHLD}) sigaddset(&set, signal);
+  return set;
+}
+
+// Resident memory of `pid`, or -1 when it cannot be read.
+int64_t ResidentBytes(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/statm";
+  FILE* file = fopen(path.c_str(), "re");
+  if (file == nullptr) return -1;
+  long long size = 0, resident = 0;
+  int fields = fscanf(file, "%lld %lld", &size, &resident);
+  fclose(file);
+  return fields == 2 ? resident * sysconf(_SC_PAGESIZE) : -1;
+}
+
+class Supervisor {
+ public:
+  Supervisor(int listen_fd, std::shared_ptr<const App> app, const SupervisorOptions& options,
+             Log& log)
+      : listen_fd_(listen_fd), app_(std::move(app)), options_(options), log_(log),
+        slots_(static_cast<size_t>(options.workers)) {}
+
+  ~Supervisor() {
+    if (busy_ != nullptr) munmap(busy_, BusyBytes());
+  }
+
+  int Run() {
+    // Shared with the workers: where each worker thread says since when it
+    // has been busy on a request.
+    void* shared = mmap(nullptr, BusyBytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED) {
+      log_.error(std::string("healthcheck: cannot map shared memory: ") + strerror(errno));
+      return kExitOsError;
+    }
+    busy_ = new (shared) std::atomic<int64_t>[slots_.size() * Threads()]();
+    sigset_t signals = MasterSignals();
+    sigprocmask(SIG_BLOCK, &signals, nullptr);
+    const timespec tick = {0, kTickMs * 1000 * 1000};
+    for (;;) {
+      StartMissingWorkers();
+      int signal = sigtimedwait(&signals, nullptr, &tick);
+      if (signal == SIGTERM || signal == SIGINT || signal == SIGUSR1) break;
+      if (signal == SIGHUP) Reload();
+      ReapWorkers();
+      KillStuckWorkers();
+      RecycleBloatedWorkers();
+    }
+    return Shutdown();
+  }
+
+ private:
+  struct Slot {
+    pid_t pid = 0;
+    int64_t started_ms = 0;
+    int64_t next_start_ms = 0;
+    int64_t restart_delay_ms = kFirstRestartDelayMs;
+  };
+
+  int Threads() const { return options_.worker.threads; }
+  size_t BusyBytes() const { return slots_.size() * static_cast<size_t>(Threads()) * sizeof(std::atomic<int64_t>); }
+  std::atomic<int64_t>* BusySlots(size_t slot) { return busy_ + slot * static_cast<size_t>(Threads()); }
+
+  void StartMissingWorkers() {
+    int64_t now = SteadyNowMs();
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].pid == 0 && now >= slots_[i].next_start_ms) StartWorker(i);
+    }
+  }
+
+  void StartWorker(size_t index) {
+    for (int t = 0; t < Threads(); ++t) BusySlots(index)[t] = 0;
+    pid_t master = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+      log_.error(std::string("healthcheck: cannot start a worker: ") + strerror(errno));
+      slots_[index].next_start_ms = SteadyNowMs() + kMaxRestartDelayMs;
+      return;
+    }
+    if (pid == 0) {
+      // A worker must not outlive its master and keep a socket nobody watches.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != master) _exit(kExitOk);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      ServerOptions worker = options_.worker;
+      worker.busy_since_ms = BusySlots(index);
+      worker.reload = nullptr;  // The master reloads, by replacing workers.
+      _exit(ServeFastCgi(listen_fd_, app_, worker, log_));
+    }
+    slots_[index].pid = pid;
+    slots_[index].started_ms = SteadyNowMs();
+  }
+
+  void ReapWorkers() {
+    int status = 0;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      auto retired = std::find(retiring_.begin(), retiring_.end(), pid);
+      if (retired != retiring_.end()) {
+        retiring_.erase(retired);
+        continue;
+      }
+      for (Slot& slot : slots_) {
+        if (slot.pid == pid) WorkerEnded(slot, status);
+      }
+    }
+  }
+
+  void WorkerEnded(Slot& slot, int status) {
+    std::string who = "healthcheck: worker " + std::to_string(slot.pid);
+    bool crashed = true;
+    if (WIFSIGNALED(status)) {
+      log_.error(who + " killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                 strsignal(WTERMSIG(status)) + "); replacing it");
+    } else if (WEXITSTATUS(status) != 0) {
+      log_.error(who + " exited with status " + std::to_string(WEXITSTATUS(status)) +
+                 "; replacing it");
+    } else {
+      log_.error(who + " retired after its requests; replacing it");
+      crashed = false;
+    }
+    int64_t now = SteadyNowMs();
+    if (crashed && now - slot.started_ms < kHealthyLifetimeMs) {
+      slot.next_start_ms = now + slot.restart_delay_ms;
+      slot.restart_delay_ms = std::min(slot.restart_delay_ms * 2, kMaxRestartDelayMs);
+    } else {
+      slot.next_start_ms = now;
+      slot.restart_delay_ms = kFirstRestartDelayMs;
+    }
+    slot.pid = 0;
+  }
+
+  void KillStuckWorkers() {
+    int64_t limit_ms = 2 * app_->check.timeout_ms + options_.worker.idle_timeout_ms + kStuckMarginMs;
+    int64_t now = SteadyNowMs();
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].pid == 0) continue;
+      for (int t = 0; t < Threads(); ++t) {
+        int64_t since = BusySlots(i)[t];
+        if (since != 0 && now - since > limit_ms) {
+          log_.error("healthcheck: worker " + std::to_string(slots_[i].pid) +
+                     " stuck on a request for " + std::to_string(now - since) + " ms; killed");
+          kill(slots_[i].pid, SIGKILL);
+          BusySlots(i)[t] = 0;
+          break;
+        }
+      }
+    }
+  }
+
+  void RecycleBloatedWorkers() {
+    int64_t now = SteadyNowMs();
+    if (now - last_rss_check_ms_ < kRssCheckEveryMs) return;
+    last_rss_check_ms_ = now;
+    for (Slot& slot : slots_) {
+      if (slot.pid == 0) continue;
+      int64_t resident = ResidentBytes(slot.pid);
+      if (resident > kMaxWorkerRssBytes) {
+        log_.error("healthcheck: worker " + std::to_string(slot.pid) + " uses " +
+                   std::to_string(resident >> 20) + " MiB; recycling it");
+        Retire(slot);
+      }
+    }
+  }
+
+  // Asks a worker to finish its requests and go; its slot starts another now.
+  void Retire(Slot& slot) {
+    kill(slot.pid, SIGTERM);
+    retiring_.push_back(slot.pid);
+    slot.pid = 0;
+    slot.next_start_ms = 0;
+  }
+
+  void Reload() {
+    if (!options_.worker.reload) {
+      log_.error("healthcheck: SIGHUP ignored: no configuration file to reload");
+      return;
+    }
+    Result<std::shared_ptr<const App>> reloaded = options_.worker.reload();
+    if (!reloaded.ok()) {
+      log_.error("healthcheck: reload refused, still serving the previous configuration: " +
+                 reloaded.status().message());
+      return;
+    }
+    app_ = reloaded.value();
+    // Start the new workers first, then let the old ones finish: no gap.
+    std::vector<pid_t> old;
+    for (Slot& slot : slots_) {
+      if (slot.pid != 0) old.push_back(slot.pid);
+      slot.pid = 0;
+      slot.next_start_ms = 0;
+    }
+    StartMissingWorkers();
+    for (pid_t pid : old) {
+      kill(pid, SIGTERM);
+      retiring_.push_back(pid);
+    }
+    log_.error("healthcheck: configuration reloaded; workers replaced");
+  }
+
+  int Shutdown() {
+    std::vector<pid_t> running = retiring_;
+    for (const Slot& slot : slots_) {
+      if (slot.pid != 0) running.push_back(slot.pid);
+    }
+    for (pid_t pid : running) kill(pid, SIGTERM);
+    int64_t give_up_ms = SteadyNowMs() + app_->check.timeout_ms + kShutdownMarginMs;
+    while (!running.empty()) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid > 0) {
+        running.erase(std::remove(running.begin(), running.end(), pid), running.end());
+        continue;
+      }
+      if (pid < 0 && errno == ECHILD) break;
+      if (SteadyNowMs() > give_up_ms) {
+        log_.error("healthcheck: workers still running after the shutdown grace period; killing them");
+        for (pid_t stuck : running) kill(stuck, SIGKILL);
+        give_up_ms = INT64_MAX;
+      }
+      const timespec pause = {0, 10 * 1000 * 1000};
+      nanosleep(&pause, nullptr);
+    }
+    return kExitOk;
+  }
+
+  int listen_fd_;
+  std::shared_ptr<const App> app_;
+  SupervisorOptions options_;
+  Log& log_;
+  std::vector<Slot> slots_;
+  std::vector<pid_t> retiring_;
+  std::atomic<int64_t>* busy_ = nullptr;
+  int64_t last_rss_check_ms_ = 0;
+};
+
+}  // namespace
+
+int Supervise(int listen_fd, std::shared_ptr<const App> app, const SupervisorOptions& options,
+              Log& log) {
+  return Supervisor(listen_fd, std::move(app), options, log).Run();
+}
+
+}  // namespace healthcheck
