@@ -24,7 +24,7 @@ LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
 TEST_SOURCES := $(wildcard tests/unit/*.cpp)
 TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps test unit-tests bench asan fuzz run install uninstall clean
+.PHONY: all deps test check unit-tests bench asan fuzz run install uninstall clean
 
 all: $(BUILD)/healthcheck
 
@@ -56,8 +56,13 @@ deps:
 
 unit-tests: $(BUILD)/unit_tests
 
-# Every test: unit (doctest) and integration (the real binary).
-test: $(BUILD)/healthcheck $(BUILD)/unit_tests
+# Every test, from nothing: packages, build, then all suites.
+test: deps
+	@$(MAKE) --no-print-directory check
+
+# All suites on what is installed: unit (doctest), integration (the real
+# binary), end to end (real web servers).
+check: $(BUILD)/healthcheck $(BUILD)/unit_tests
 	python3 tests/run_tests.py --unit $(BUILD)/unit_tests --binary $(BUILD)/healthcheck
 
 # The demo: a small SQLite database under build/demo and a check against it.
