@@ -79,6 +79,17 @@ check: $(BUILD)/healthcheck $(BUILD)/unit_tests
 run: deps all
 	python3 tests/demo.py --binary $(BUILD)/healthcheck --folder $(BUILD)/demo
 
+# AddressSanitizer + UndefinedBehaviorSanitizer: build under build/asan and
+# run the unit and integration suites against it.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+              -fno-omit-frame-pointer
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan STATIC=0 CXXFLAGS="$(ASAN_FLAGS)" \
+	  build/asan/healthcheck build/asan/unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  python3 tests/run_tests.py --unit build/asan/unit_tests --binary build/asan/healthcheck \
+	  --suite tests/integration
+
 install: $(BUILD)/healthcheck
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/healthcheck/examples
 	install -m 0755 $(BUILD)/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck
