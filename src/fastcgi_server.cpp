@@ -89,7 +89,8 @@ class Server {
     for (int i = 0; i < options_.threads; ++i) {
       workers_.push_back(std::make_unique<Worker>());
       Worker& worker = *workers_.back();
-      worker.busy_since_ms = options_.busy_since_ms ? &options_.busy_since_ms[i] : &worker.own_busy_since_ms;
+      worker.busy_since_ms =
+          options_.busy_since_ms ? &options_.busy_since_ms[i] : &worker.own_busy_since_ms;
       worker.thread = std::thread([this, &worker] { WorkerLoop(worker); });
     }
     WatchUntilStopped();
@@ -190,9 +191,14 @@ class Server {
     auto backoff = kFirstAcceptBackoff;
     while (!stopping_) {
       // A wake sent while we answered is taken as the signal opens; hence the
-      // second look at stopping_ inside.
-      int accepted = Interruptibly(
-          worker, [&] { return stopping_ ? -EINTR : FCGX_Accept_r(&request); });
+      // second look at stopping_ inside. The body is drained inside the same
+      // window: a peer may stall there too.
+      int accepted = Interruptibly(worker, [&] {
+        if (stopping_) return -EINTR;
+        int code = FCGX_Accept_r(&request);
+        if (code >= 0) DrainBody(request.in);
+        return code;
+      });
       if (accepted < 0) {
         if (stopping_) break;
         if (!IsTransientAcceptError(accepted)) {
@@ -224,7 +230,6 @@ class Server {
     Request parsed;
     // libfcgi's strings die at FCGX_Finish_r; Request keeps copies.
     if (const char* method = FCGX_GetParam("REQUEST_METHOD", request.envp)) parsed.method = method;
-    Interruptibly(worker, [&] { return DrainBody(request.in); });
     *worker.busy_since_ms = SteadyNowMs();
     RequestStderrLog log(request.err);
     std::shared_ptr<const App> app = std::atomic_load(&app_);
