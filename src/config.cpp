@@ -19,6 +19,9 @@ namespace {
 namespace json = rapidjson;
 
 constexpr size_t kMaxConfigBytes = 1 << 20;  // A health check config is tiny.
+// Deeper JSON is refused before it is built: a document's destructor
+// recurses, and a hostile file must not overflow the stack.
+constexpr size_t kMaxNestingDepth = 32;
 
 // Sits between the JSON reader and the document it builds, noting where each
 // object key ends, so that messages can name the line of the key at fault.
@@ -44,7 +47,7 @@ class KeyPositionRecorder {
   }
   bool StartObject() {
     path_.emplace_back();
-    return document_.StartObject();
+    return !TooDeep() && document_.StartObject();
   }
   bool Key(const char* text, json::SizeType length, bool copy) {
     path_.back().assign(text, length);
@@ -63,8 +66,11 @@ class KeyPositionRecorder {
   }
   bool StartArray() {
     path_.emplace_back();
-    return document_.StartArray();
+    return !TooDeep() && document_.StartArray();
   }
+
+  // Where the nesting went too deep, or npos.
+  size_t too_deep_at() const { return too_deep_at_; }
   bool EndArray(json::SizeType count) {
     path_.pop_back();
     return document_.EndArray(count);
@@ -74,7 +80,14 @@ class KeyPositionRecorder {
   json::Document& document_;
   const json::StringStream& stream_;
   std::map<std::string, size_t>& positions_;
+  bool TooDeep() {
+    if (path_.size() <= kMaxNestingDepth) return false;
+    too_deep_at_ = stream_.Tell();
+    return true;
+  }
+
   std::vector<std::string> path_;
+  size_t too_deep_at_ = std::string::npos;
 };
 
 size_t LineAt(std::string_view text, size_t offset) {
@@ -285,11 +298,20 @@ Result<Config> ParseConfig(std::string_view text, const std::string& filename) {
   json::StringStream stream(terminated.c_str());
   std::map<std::string, size_t> positions;
   json::Reader reader;
+  size_t too_deep_at = std::string::npos;
   auto generator = [&](json::Document& handler) {
     KeyPositionRecorder recorder(handler, stream, positions);
-    return !reader.Parse(stream, recorder).IsError();
+    // Iterative: the parser's own stack must not grow with the nesting either.
+    bool parsed = !reader.Parse<json::kParseIterativeFlag>(stream, recorder).IsError();
+    too_deep_at = recorder.too_deep_at();
+    return parsed;
   };
   document.Populate(generator);
+  if (too_deep_at != std::string::npos) {
+    return Status::Error(filename + ":" + std::to_string(LineAt(text, too_deep_at)) +
+                         ": invalid JSON: nested deeper than " + std::to_string(kMaxNestingDepth) +
+                         " levels");
+  }
   if (reader.HasParseError()) {
     size_t offset = reader.GetErrorOffset();
     return Status::Error(filename + ":" + std::to_string(LineAt(text, offset)) +
