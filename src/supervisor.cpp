@@ -27,9 +27,10 @@ constexpr int64_t kTickMs = 100;
 constexpr int64_t kHealthyLifetimeMs = 1000;
 constexpr int64_t kFirstRestartDelayMs = 100;
 constexpr int64_t kMaxRestartDelayMs = 5000;
-// A request may run to its deadline twice over (check, then a slow write)
-// before we call its worker stuck.
-constexpr int64_t kStuckMarginMs = 5000;
+// A worker is stuck when one request has been answered for twice its
+// deadline and this margin: the check itself ends at the deadline, and
+// writing a 200-byte answer takes no time.
+constexpr int64_t kStuckMarginMs = 1000;
 // libfcgi leaks on some hostile records; a worker past this is recycled.
 constexpr int64_t kMaxWorkerRssBytes = 64LL << 20;
 constexpr int64_t kRssCheckEveryMs = 1000;
@@ -172,7 +173,7 @@ class Supervisor {
   }
 
   void KillStuckWorkers() {
-    int64_t limit_ms = 2 * app_->check.timeout_ms + options_.worker.idle_timeout_ms + kStuckMarginMs;
+    int64_t limit_ms = 2 * app_->check.timeout_ms + kStuckMarginMs;
     int64_t now = SteadyNowMs();
     for (size_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].pid == 0) continue;
