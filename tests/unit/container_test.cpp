@@ -1,0 +1,88 @@
+// The per-request dependency container.
+#include "../../src/container.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+
+using namespace healthcheck;
+
+namespace {
+struct Widget : Dependency {};
+struct Gadget : Dependency {};
+
+DependencyRegistry CountingRegistry(int* builds) {
+  DependencyRegistry registry;
+  registry.add("widget", [builds](const Deadline&) -> Result<std::shared_ptr<Dependency>> {
+    ++*builds;
+    return std::shared_ptr<Dependency>(std::make_shared<Widget>());
+  });
+  registry.add("broken", [](const Deadline&) -> Result<std::shared_ptr<Dependency>> {
+    return Status::Error("cannot reach it");
+  });
+  return registry;
+}
+}  // namespace
+
+TEST_CASE("an unknown dependency name is an error naming it") {
+  int builds = 0;
+  DependencyRegistry registry = CountingRegistry(&builds);
+  Container container(registry, Deadline::FromNow(1000));
+  auto built = container.build("redis");
+  REQUIRE_FALSE(built.ok());
+  CHECK(built.status().message() == "unknown dependency \"redis\"");
+}
+
+TEST_CASE("a dependency is built once per container and fresh for the next") {
+  int builds = 0;
+  DependencyRegistry registry = CountingRegistry(&builds);
+  {
+    Container container(registry, Deadline::FromNow(1000));
+    auto first = container.build("widget");
+    auto second = container.build("widget");
+    REQUIRE(first.ok());
+    REQUIRE(second.ok());
+    CHECK(first.value().get() == second.value().get());
+    CHECK(builds == 1);
+  }
+  Container next(registry, Deadline::FromNow(1000));
+  REQUIRE(next.build("widget").ok());
+  CHECK(builds == 2);
+}
+
+TEST_CASE("a builder's error reaches the caller") {
+  int builds = 0;
+  DependencyRegistry registry = CountingRegistry(&builds);
+  Container container(registry, Deadline::FromNow(1000));
+  auto built = container.build("broken");
+  REQUIRE_FALSE(built.ok());
+  CHECK(built.status().message() == "cannot reach it");
+}
+
+TEST_CASE("build_as refuses a dependency of another type") {
+  int builds = 0;
+  DependencyRegistry registry = CountingRegistry(&builds);
+  Container container(registry, Deadline::FromNow(1000));
+  CHECK(container.build_as<Widget>("widget").ok());
+  auto wrong = container.build_as<Gadget>("widget");
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.status().message() == "dependency \"widget\" is not of the expected type");
+}
+
+TEST_CASE("nothing is built once the deadline has passed") {
+  int builds = 0;
+  DependencyRegistry registry = CountingRegistry(&builds);
+  Container container(registry, Deadline::FromNow(0));
+  auto built = container.build("widget");
+  REQUIRE_FALSE(built.ok());
+  CHECK(built.status().message() == "deadline passed before building \"widget\"");
+  CHECK(builds == 0);
+}
+
+TEST_CASE("the registry lists its names") {
+  int builds = 0;
+  DependencyRegistry registry = CountingRegistry(&builds);
+  CHECK(registry.names() == std::vector<std::string>{"broken", "widget"});
+  CHECK(registry.find("widget") != nullptr);
+  CHECK(registry.find("nope") == nullptr);
+}

@@ -1,0 +1,51 @@
+// The envelope bytes, exactly as clearskies writes them.
+#include "../../src/response.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using healthcheck::BodyMode;
+using healthcheck::EnvelopeBody;
+using healthcheck::Health;
+using healthcheck::MakeResponse;
+
+namespace {
+const std::string kSuccess =
+    R"({"status":"success","error":"","data":{},"pagination":{},"input_errors":{}})";
+const std::string kFailure =
+    R"({"status":"failure","error":"","data":[],"pagination":{},"input_errors":{}})";
+
+std::string Headers(const std::string& status, const std::string& body) {
+  return "Status: " + status +
+         "\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n";
+}
+}  // namespace
+
+TEST_CASE("healthy answer is 200 with the clearskies success envelope") {
+  auto response = MakeResponse(Health::kHealthy, BodyMode::kWithBody);
+  CHECK(response.status_code == 200);
+  CHECK(std::string(response.bytes) == Headers("200 OK", kSuccess) + kSuccess);
+}
+
+TEST_CASE("unhealthy answer is 500 with the failure envelope and an empty error") {
+  auto response = MakeResponse(Health::kUnhealthy, BodyMode::kWithBody);
+  CHECK(response.status_code == 500);
+  CHECK(std::string(response.bytes) ==
+        Headers("500 Internal Server Error", kFailure) + kFailure);
+}
+
+TEST_CASE("HEAD answers keep the headers and the GET length but drop the body") {
+  auto healthy = MakeResponse(Health::kHealthy, BodyMode::kHeadersOnly);
+  auto unhealthy = MakeResponse(Health::kUnhealthy, BodyMode::kHeadersOnly);
+  CHECK(std::string(healthy.bytes) == Headers("200 OK", kSuccess));
+  CHECK(std::string(unhealthy.bytes) == Headers("500 Internal Server Error", kFailure));
+  CHECK(healthy.status_code == 200);
+  CHECK(unhealthy.status_code == 500);
+}
+
+TEST_CASE("envelope bodies alone") {
+  CHECK(std::string(EnvelopeBody(Health::kHealthy)) == kSuccess);
+  CHECK(std::string(EnvelopeBody(Health::kUnhealthy)) == kFailure);
+}

@@ -1,0 +1,83 @@
+// Helpers for the unit tests: a temporary folder that cleans itself up,
+// file helpers, and SQLite fixtures made by python3's sqlite3 module (only
+// src/backends/sqlite_cursor.cpp includes sqlite3.h).
+#pragma once
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace healthcheck::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/healthcheck-test-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::string command = "rm -rf '" + path_ + "'";
+    if (system(command.c_str()) != 0) {
+      // Nothing to do in a destructor; the folder is under /tmp.
+    }
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+inline bool Exists(const std::string& path) {
+  struct stat info;
+  return lstat(path.c_str(), &info) == 0;
+}
+
+// Runs a python3 program with `path` as sys.argv[1]; throws when it fails.
+inline void RunPython(const std::string& program, const std::string& path) {
+  std::string script_path = path + ".fixture.py";
+  WriteFile(script_path, program);
+  std::string command = "python3 '" + script_path + "' '" + path + "'";
+  int status = system(command.c_str());
+  unlink(script_path.c_str());
+  if (status != 0) throw std::runtime_error("fixture failed: " + command);
+}
+
+// A database with a table failed_jobs holding `failed_jobs` rows.
+inline void MakeDatabase(const std::string& path, int failed_jobs = 0) {
+  RunPython(
+      "import sqlite3, sys\n"
+      "c = sqlite3.connect(sys.argv[1])\n"
+      "c.execute('CREATE TABLE failed_jobs (id INTEGER PRIMARY KEY)')\n"
+      "c.executemany('INSERT INTO failed_jobs DEFAULT VALUES', [()] * " +
+          std::to_string(failed_jobs) +
+          ")\n"
+          "c.commit()\n"
+          "c.close()\n",
+      path);
+}
+
+}  // namespace healthcheck::testing
