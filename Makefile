@@ -42,6 +42,9 @@ $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
 
+# Tests find the repository's files (conf/ examples) from here.
+$(TEST_OBJECTS): ALL_CXXFLAGS += -DHEALTHCHECK_SOURCE_DIR='"$(CURDIR)"'
+
 $(BUILD)/libhealthcheck.a: $(LIB_OBJECTS)
 	rm -f $@
 	ar rcs $@ $^

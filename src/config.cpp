@@ -257,8 +257,10 @@ class ConfigReader {
       return callable;
     }
     const json::Value& command = *Find(value, "command");
-    const std::string kExpectedCommand = "expected a non-empty list of strings (program, arguments)";
-    if (!command.IsArray() || command.Empty()) return Error("callable.command", kExpectedCommand);
+    const std::string kExpectedCommand = "a non-empty list of strings (program, arguments)";
+    if (!command.IsArray() || command.Empty()) {
+      return Error("callable.command", "expected " + kExpectedCommand);
+    }
     for (json::SizeType i = 0; i < command.Size(); ++i) {
       Result<std::string> word = ReadText(command[i], "callable.command", kExpectedCommand);
       if (!word.ok()) return word.status();
