@@ -41,7 +41,9 @@ Status SqliteCursor::Explain(int code, const std::string& doing) const {
   if (code == SQLITE_INTERRUPT) return Status::Error(reason + "stopped at the request deadline");
   reason += sqlite3_errmsg(db_);
   int system_error = sqlite3_system_errno(db_);
-  if ((code & 0xff) == SQLITE_CANTOPEN && system_error != 0) {
+  // The operating system's reason says more than "disk I/O error".
+  bool system_failure = (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_IOERR;
+  if (system_failure && system_error != 0) {
     reason += std::string(" (") + strerror(system_error) + ")";
   }
   return Status::Error(reason);

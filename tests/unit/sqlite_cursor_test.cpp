@@ -1,0 +1,225 @@
+// The SQLite cursor backend on real files: it reads, never creates, never
+// changes, and fails within its bounds on every kind of broken database.
+#include "../../src/backends/sqlite_cursor.h"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "test_support.h"
+
+using namespace healthcheck;
+using testing::Exists;
+using testing::ReadFile;
+using testing::TempDir;
+
+namespace {
+
+CursorBackendSettings Settings(const std::string& path, int64_t busy_ms = 1000) {
+  CursorBackendSettings settings;
+  settings.database = path;
+  settings.busy_timeout_ms = busy_ms;
+  return settings;
+}
+
+std::string OpenError(const std::string& path, int64_t busy_ms = 1000) {
+  auto cursor = SqliteCursor::OpenReadOnly(Settings(path, busy_ms), Deadline::FromNow(2000));
+  REQUIRE_FALSE(cursor.ok());
+  return cursor.status().message();
+}
+
+bool Truthy(SqliteCursor& cursor, const std::string& sql) {
+  auto value = cursor.FirstValueIsTruthy(sql);
+  REQUIRE_MESSAGE(value.ok(), value.status().message());
+  return value.value();
+}
+
+// Holds an EXCLUSIVE transaction on `path` from another process until
+// destroyed, the way a long migration would.
+class ExclusiveLockHolder {
+ public:
+  explicit ExclusiveLockHolder(const std::string& path) : ready_(path + ".locked") {
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      execlp("python3", "python3", "-c",
+             "import sqlite3, sys, time\n"
+             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+             "c.execute('BEGIN EXCLUSIVE')\n"
+             "open(sys.argv[2], 'w').close()\n"
+             "time.sleep(30)\n",
+             path.c_str(), ready_.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 500 && !Exists(ready_); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(Exists(ready_));
+  }
+  ~ExclusiveLockHolder() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    unlink(ready_.c_str());
+  }
+
+ private:
+  std::string ready_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace
+
+TEST_CASE("a readable database opens and proves it can read") {
+  TempDir dir;
+  testing::MakeDatabase(dir.file("app.db"), 2);
+  std::string before = ReadFile(dir.file("app.db"));
+  {
+    auto cursor = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(2000));
+    REQUIRE_MESSAGE(cursor.ok(), cursor.status().message());
+    CHECK(Truthy(*cursor.value(), "SELECT count(*) FROM failed_jobs"));
+  }
+  CHECK(ReadFile(dir.file("app.db")) == before);
+  CHECK_FALSE(Exists(dir.file("app.db-journal")));
+}
+
+TEST_CASE("missing database fails and is not created") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  CHECK(OpenError(path) == "cannot open \"" + path +
+                               "\": unable to open database file (No such file or directory)");
+  CHECK_FALSE(Exists(path));
+  CHECK_FALSE(Exists(path + "-journal"));
+  CHECK_FALSE(Exists(path + "-wal"));
+  CHECK_FALSE(Exists(path + "-shm"));
+}
+
+TEST_CASE("a file that is not a database fails and is left as it was") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  std::string junk(4096, 'x');
+  testing::WriteFile(path, junk);
+  CHECK(OpenError(path) == "cannot read \"" + path + "\": file is not a database");
+  CHECK(ReadFile(path) == junk);
+}
+
+TEST_CASE("a folder where the database should be fails") {
+  TempDir dir;
+  CHECK(OpenError(dir.path()) ==
+        "cannot open \"" + dir.path() + "\": disk I/O error (Is a directory)");
+}
+
+TEST_CASE("locked by another connection fails within the busy timeout, file unchanged") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  std::string before = ReadFile(path);
+  ExclusiveLockHolder lock(path);
+  auto start = std::chrono::steady_clock::now();
+  CHECK(OpenError(path, 200) == "cannot read \"" + path + "\": database is locked");
+  auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(waited >= std::chrono::milliseconds(150));
+  CHECK(waited < std::chrono::milliseconds(1500));
+  CHECK(ReadFile(path) == before);
+}
+
+TEST_CASE("the request deadline caps the busy timeout") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  ExclusiveLockHolder lock(path);
+  auto start = std::chrono::steady_clock::now();
+  auto cursor = SqliteCursor::OpenReadOnly(Settings(path, 10000), Deadline::FromNow(200));
+  CHECK_FALSE(cursor.ok());
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
+}
+
+TEST_CASE("no read permission fails (checked as an unprivileged user)") {
+  TempDir dir;
+  chmod(dir.path().c_str(), 0755);
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  chmod(path.c_str(), 0600);
+  // Root reads anything; the check runs in a child that gives root up.
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
+    bool denied = !cursor.ok() && cursor.status().message().find("Permission denied") != std::string::npos;
+    _exit(denied ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("truthiness of the first column of the first row, as in Python") {
+  TempDir dir;
+  testing::MakeDatabase(dir.file("app.db"), 1);
+  auto opened = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(5000));
+  REQUIRE(opened.ok());
+  SqliteCursor& cursor = *opened.value();
+  CHECK_FALSE(Truthy(cursor, "SELECT NULL"));
+  CHECK_FALSE(Truthy(cursor, "SELECT 0"));
+  CHECK(Truthy(cursor, "SELECT 1"));
+  CHECK(Truthy(cursor, "SELECT -7"));
+  CHECK_FALSE(Truthy(cursor, "SELECT 0.0"));
+  CHECK(Truthy(cursor, "SELECT 2.5"));
+  CHECK_FALSE(Truthy(cursor, "SELECT ''"));
+  CHECK(Truthy(cursor, "SELECT 'x'"));
+  CHECK(Truthy(cursor, "SELECT '0'"));
+  CHECK_FALSE(Truthy(cursor, "SELECT x''"));
+  CHECK(Truthy(cursor, "SELECT x'00'"));
+  CHECK_FALSE(Truthy(cursor, "SELECT 1 WHERE 0"));
+  CHECK_FALSE(Truthy(cursor, "SELECT count(*) = 0 FROM failed_jobs"));
+  CHECK(Truthy(cursor, "SELECT 1;  "));
+}
+
+TEST_CASE("queries must be one read-only statement") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path, 1);
+  std::string before = ReadFile(path);
+  {
+    auto opened = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(5000));
+    REQUIRE(opened.ok());
+    SqliteCursor& cursor = *opened.value();
+    auto two = cursor.FirstValueIsTruthy("SELECT 1; DELETE FROM failed_jobs");
+    REQUIRE_FALSE(two.ok());
+    CHECK(two.status().message() == "the query must be a single statement");
+    auto write = cursor.FirstValueIsTruthy("DELETE FROM failed_jobs");
+    REQUIRE_FALSE(write.ok());
+    CHECK(write.status().message() == "the query must only read (a SELECT)");
+    auto vacuum = cursor.FirstValueIsTruthy("VACUUM INTO '" + dir.file("copy.db") + "'");
+    CHECK_FALSE(vacuum.ok());
+    auto attach = cursor.FirstValueIsTruthy("ATTACH '" + dir.file("other.db") + "' AS other");
+    CHECK_FALSE(attach.ok());
+    auto bad = cursor.FirstValueIsTruthy("SELECT nope FROM nowhere");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.status().message() == "cannot read \"" + path + "\": no such table: nowhere");
+  }
+  CHECK(ReadFile(path) == before);
+  CHECK_FALSE(Exists(dir.file("copy.db")));
+  CHECK_FALSE(Exists(dir.file("other.db")));
+}
+
+TEST_CASE("a query running past the deadline is interrupted") {
+  TempDir dir;
+  testing::MakeDatabase(dir.file("app.db"));
+  auto opened = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(150));
+  REQUIRE(opened.ok());
+  auto start = std::chrono::steady_clock::now();
+  auto result = opened.value()->FirstValueIsTruthy(
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
+      "SELECT count(*) FROM n");
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.status().message() ==
+        "cannot read \"" + dir.file("app.db") + "\": stopped at the request deadline");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
+}
