@@ -1,0 +1,87 @@
+// Command-line flags.
+#include "../../src/cli_options.h"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+using namespace healthcheck;
+
+namespace {
+Result<Options> Parse(std::vector<const char*> words) {
+  words.insert(words.begin(), "healthcheck");
+  return ParseOptions(static_cast<int>(words.size()), words.data());
+}
+
+std::string ErrorOf(std::vector<const char*> words) {
+  Result<Options> options = Parse(std::move(words));
+  REQUIRE_FALSE(options.ok());
+  return options.status().message();
+}
+}  // namespace
+
+TEST_CASE("no flags: serve, with the defaults") {
+  Result<Options> options = Parse({});
+  REQUIRE(options.ok());
+  CHECK(options->mode == Mode::kServe);
+  CHECK_FALSE(options->config_path.has_value());
+  CHECK_FALSE(options->listen.has_value());
+  CHECK(options->threads == 4);
+  CHECK(options->workers == 0);
+  CHECK(options->max_requests == 0);
+  CHECK(options->idle_timeout_ms == 10000);
+  CHECK(options->public_binding == PublicBinding::kRefuse);
+}
+
+TEST_CASE("every flag, with separate and inline values") {
+  Result<Options> options =
+      Parse({"--config", "/etc/hc.json", "--listen=unix:/run/hc.sock", "--threads", "8",
+             "--workers=3", "--max-requests", "1000", "--idle-timeout-ms", "500",
+             "--allow-public"});
+  REQUIRE(options.ok());
+  CHECK(*options->config_path == "/etc/hc.json");
+  CHECK(*options->listen == "unix:/run/hc.sock");
+  CHECK(options->threads == 8);
+  CHECK(options->workers == 3);
+  CHECK(options->max_requests == 1000);
+  CHECK(options->idle_timeout_ms == 500);
+  CHECK(options->public_binding == PublicBinding::kAllow);
+}
+
+TEST_CASE("modes") {
+  CHECK(Parse({"--check"})->mode == Mode::kCheck);
+  CHECK(Parse({"--test-config"})->mode == Mode::kTestConfig);
+  CHECK(Parse({"--help"})->mode == Mode::kHelp);
+  CHECK(Parse({"-h"})->mode == Mode::kHelp);
+  CHECK(Parse({"--version"})->mode == Mode::kVersion);
+  CHECK(ErrorOf({"--check", "--test-config"}) ==
+        "--test-config: only one of --check, --test-config, --help, --version");
+}
+
+TEST_CASE("bad flags and values are named") {
+  CHECK(ErrorOf({"--verbose"}) == "--verbose: unknown flag");
+  CHECK(ErrorOf({"check"}) == "check: unknown flag");
+  CHECK(ErrorOf({"--config"}) == "--config: expects a value");
+  CHECK(ErrorOf({"--config="}) == "--config: expects a file path");
+  CHECK(ErrorOf({"--threads", "0"}) == "--threads: expected a number from 1 to 256");
+  CHECK(ErrorOf({"--threads", "257"}) == "--threads: expected a number from 1 to 256");
+  CHECK(ErrorOf({"--threads", "4x"}) == "--threads: expected a number from 1 to 256");
+  CHECK(ErrorOf({"--threads", "-1"}) == "--threads: expected a number from 1 to 256");
+  CHECK(ErrorOf({"--workers", "65"}) == "--workers: expected a number from 0 to 64");
+  CHECK(ErrorOf({"--idle-timeout-ms", "99"}) ==
+        "--idle-timeout-ms: expected a number from 100 to 600000");
+  CHECK(ErrorOf({"--check=yes"}) == "--check: takes no value");
+  CHECK(ErrorOf({"--max-requests", "10"}) ==
+        "--max-requests: needs --workers (a master to start the replacement)");
+  CHECK(ErrorOf({"--threads", "99999999999"}) == "--threads: expected a number from 1 to 256");
+}
+
+TEST_CASE("the usage text names every flag") {
+  std::string usage = UsageText();
+  for (const char* flag : {"--config", "--listen", "--threads", "--workers", "--max-requests",
+                           "--idle-timeout-ms", "--allow-public", "--check", "--test-config",
+                           "--help", "--version"}) {
+    CAPTURE(flag);
+    CHECK(usage.find(flag) != std::string::npos);
+  }
+}

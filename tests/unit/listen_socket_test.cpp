@@ -1,0 +1,106 @@
+// --listen addresses and the listening socket.
+#include "../../src/listen_socket.h"
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_support.h"
+
+using namespace healthcheck;
+
+namespace {
+std::string ErrorOf(const std::string& text, PublicBinding binding = PublicBinding::kRefuse) {
+  Result<ListenAddress> address = ParseListenAddress(text, binding);
+  REQUIRE_FALSE(address.ok());
+  return address.status().message();
+}
+}  // namespace
+
+TEST_CASE("unix and loopback addresses parse") {
+  auto unix_socket = ParseListenAddress("unix:/run/hc.sock", PublicBinding::kRefuse);
+  REQUIRE(unix_socket.ok());
+  CHECK(unix_socket->kind == ListenAddress::Kind::kUnix);
+  CHECK(unix_socket->path == "/run/hc.sock");
+  auto v4 = ParseListenAddress("127.0.0.1:9000", PublicBinding::kRefuse);
+  REQUIRE(v4.ok());
+  CHECK(v4->kind == ListenAddress::Kind::kTcp);
+  CHECK(v4->host == "127.0.0.1");
+  CHECK(v4->port == 9000);
+  CHECK(ParseListenAddress("127.8.9.10:1", PublicBinding::kRefuse).ok());
+  auto v6 = ParseListenAddress("[::1]:9000", PublicBinding::kRefuse);
+  REQUIRE(v6.ok());
+  CHECK(v6->host == "::1");
+  auto name = ParseListenAddress("localhost:65535", PublicBinding::kRefuse);
+  REQUIRE(name.ok());
+  CHECK(name->host == "127.0.0.1");
+}
+
+TEST_CASE("public addresses are refused unless allowed") {
+  const std::string kRefusal =
+      ": not a loopback address; the FastCGI socket must not face the network (add "
+      "--allow-public if a firewall guards it)";
+  CHECK(ErrorOf(":9000") == "--listen :9000" + kRefusal);
+  CHECK(ErrorOf("0.0.0.0:9000") == "--listen 0.0.0.0:9000" + kRefusal);
+  CHECK(ErrorOf("10.1.2.3:9000") == "--listen 10.1.2.3:9000" + kRefusal);
+  CHECK(ErrorOf("[::]:9000") == "--listen [::]:9000" + kRefusal);
+  auto allowed = ParseListenAddress(":9000", PublicBinding::kAllow);
+  REQUIRE(allowed.ok());
+  CHECK(allowed->host == "0.0.0.0");
+}
+
+TEST_CASE("malformed addresses are named") {
+  const std::string kExpected = ": expected unix:/path, 127.0.0.1:PORT or [::1]:PORT";
+  CHECK(ErrorOf("9000") == "--listen 9000" + kExpected);
+  CHECK(ErrorOf("127.0.0.1:0") == "--listen 127.0.0.1:0" + kExpected);
+  CHECK(ErrorOf("127.0.0.1:65536") == "--listen 127.0.0.1:65536" + kExpected);
+  CHECK(ErrorOf("127.0.0.1:http") == "--listen 127.0.0.1:http" + kExpected);
+  CHECK(ErrorOf("example.com:80") == "--listen example.com:80" + kExpected);
+  CHECK(ErrorOf("unix:") == "--listen unix:: expected unix:/path");
+}
+
+TEST_CASE("a unix socket is created with mode 0660 and replaces a stale socket") {
+  testing::TempDir dir;
+  ListenAddress address;
+  address.path = dir.file("hc.sock");
+  for (int round = 0; round < 2; ++round) {
+    Result<int> fd = OpenListeningSocket(address);
+    REQUIRE_MESSAGE(fd.ok(), fd.status().message());
+    struct stat info;
+    REQUIRE(stat(address.path.c_str(), &info) == 0);
+    CHECK(S_ISSOCK(info.st_mode));
+    CHECK((info.st_mode & 0777) == 0660);
+    close(fd.value());  // The file stays behind, stale, for the second round.
+  }
+}
+
+TEST_CASE("a unix socket never replaces a file that is not a socket") {
+  testing::TempDir dir;
+  ListenAddress address;
+  address.path = dir.file("important");
+  testing::WriteFile(address.path, "data");
+  Result<int> fd = OpenListeningSocket(address);
+  REQUIRE_FALSE(fd.ok());
+  CHECK(fd.status().message() ==
+        "unix:" + address.path + ": exists and is not a socket; not replacing it");
+  CHECK(testing::ReadFile(address.path) == "data");
+}
+
+TEST_CASE("a TCP socket on loopback listens; a busy port is an error") {
+  auto address = ParseListenAddress("127.0.0.1:39000", PublicBinding::kRefuse);
+  REQUIRE(address.ok());
+  ListenAddress first = address.value();
+  // The first free port in a range: another test run may hold one.
+  for (int port = 39000; port < 39100; ++port) {
+    first.port = port;
+    Result<int> fd = OpenListeningSocket(first);
+    if (!fd.ok()) continue;
+    Result<int> again = OpenListeningSocket(first);
+    REQUIRE_FALSE(again.ok());
+    CHECK(again.status().message() ==
+          "127.0.0.1:" + std::to_string(port) + ": Address already in use");
+    close(fd.value());
+    return;
+  }
+  FAIL("no free port between 39000 and 39100");
+}
