@@ -1,0 +1,155 @@
+"""--workers: a master that replaces dead, stuck and retired workers."""
+import os
+import signal
+import socket
+import threading
+import time
+
+from tests.integration import fastcgi_wire
+from tests.integration.support import Server, TestCase, expected_bytes
+
+WAIT_S = 5.0
+
+
+def children_of(pid):
+    """Process ids whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":  # A zombie is gone already.
+            found.append(int(entry))
+    return sorted(found)
+
+
+def alive(pid):
+    """Running, not gone and not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(predicate, timeout=WAIT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    return predicate()
+
+
+class SupervisionTest(TestCase):
+
+    def start_master(self, config=None, extra=()):
+        server, address = self.start_server(config, ["--workers", "2", "--threads", "2"] + list(extra))
+        workers = wait_until(lambda: len(children_of(server.process.pid)) == 2 and
+                             children_of(server.process.pid))
+        self.assertEqual(len(workers), 2)
+        return server, address, workers
+
+    def test_a_killed_worker_is_replaced_and_logged(self):
+        server, address, workers = self.start_master()
+        for sig in (signal.SIGKILL, signal.SIGABRT):
+            victim = workers[0]
+            os.kill(victim, sig)
+            workers = wait_until(lambda: victim not in children_of(server.process.pid) and
+                                 len(children_of(server.process.pid)) == 2 and
+                                 children_of(server.process.pid))
+            self.assertEqual(len(workers), 2)
+            self.assertIn("worker %d killed by signal %d" % (victim, sig), server.log_text())
+            self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
+
+    def test_service_continues_while_workers_die(self):
+        server, address, workers = self.start_master()
+        os.kill(workers[0], signal.SIGKILL)
+        for _ in range(50):
+            self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
+
+    def test_max_requests_recycles_workers(self):
+        server, address, first = self.start_master(extra=["--max-requests", "5"])
+        seen = set(first)
+        for _ in range(40):
+            self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
+            seen.update(children_of(server.process.pid))
+        self.assertGreater(len(seen), 2)
+        self.assertIn("retired after its requests", server.log_text())
+
+    def test_sighup_replaces_workers_with_the_new_configuration(self):
+        config = self.write_config('{"services": ["memory_backend"]}')
+        server, address, old = self.start_master(config)
+        self.write_config('{"callable": {"command": ["/bin/false"]}}')
+        server.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: not set(old) & set(children_of(server.process.pid)))
+        self.assertAnswer(fastcgi_wire.fetch(address), healthy=False)
+        self.assertIn("configuration reloaded", server.log_text())
+
+    def test_sighup_with_a_bad_file_keeps_the_old_configuration(self):
+        config = self.write_config('{"services": ["memory_backend"]}')
+        server, address, old = self.start_master(config)
+        self.write_config('{"services": ["nope"]}')
+        server.process.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: "reload refused" in server.log_text()))
+        self.assertEqual(children_of(server.process.pid), old)
+        self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
+
+    def test_stuck_worker_is_killed_and_replaced(self):
+        config = self.write_config(
+            '{"callable": {"command": ["/bin/sleep", "0.2"]}, "timeout_ms": 300}')
+        server, address, workers = self.start_master(config)
+        replies = []
+        client = threading.Thread(target=lambda: replies.append(self.fetch_quietly(address)))
+        client.start()
+        # Freeze whichever worker took the request, mid-request.
+        frozen = wait_until(lambda: [pid for pid in children_of(server.process.pid)
+                                     if children_of(pid)])
+        self.assertTrue(frozen)
+        os.kill(frozen[0], signal.SIGSTOP)
+        # The limit is twice the deadline plus a second: 1.6 s here.
+        self.assertTrue(wait_until(lambda: "stuck on a request" in server.log_text(), 6))
+        client.join(timeout=5)
+        self.assertTrue(wait_until(lambda: len(children_of(server.process.pid)) == 2))
+        self.assertAnswer(fastcgi_wire.fetch(address, timeout=5), healthy=True)
+
+    def fetch_quietly(self, address):
+        try:
+            return fastcgi_wire.fetch(address, timeout=5)
+        except OSError as error:
+            return error
+
+    def test_sigterm_lets_in_flight_requests_finish(self):
+        config = self.write_config('{"callable": {"command": ["/bin/sleep", "0.5"]}}')
+        server, address, workers = self.start_master(config)
+        result = {}
+        client = threading.Thread(target=lambda: result.update(reply=fastcgi_wire.fetch(address)))
+        client.start()
+        time.sleep(0.15)
+        self.assertEqual(server.stop(signal.SIGTERM), 0)
+        client.join(timeout=5)
+        self.assertAnswer(result["reply"], healthy=True)
+        for pid in workers:
+            self.assertFalse(alive(pid))
+
+    def test_supervision_on_an_inherited_socket(self):
+        address = self.path("inherited.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(address)
+        listener.listen(16)
+        server = Server(["--workers", "2"], stdin=listener.fileno())
+        listener.close()
+        self.addCleanup(server.stop)
+        server.wait_ready(address)
+        workers = wait_until(lambda: len(children_of(server.process.pid)) == 2 and
+                             children_of(server.process.pid))
+        os.kill(workers[0], signal.SIGKILL)
+        self.assertTrue(wait_until(lambda: "killed by signal 9" in server.log_text()))
+        for _ in range(10):
+            self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
+        self.assertEqual(server.stop(), 0)
