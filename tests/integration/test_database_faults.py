@@ -1,0 +1,127 @@
+"""The database under the responder's feet: locked, slow, deleted, replaced,
+corrupted. Every answer comes on time, and the file is never created or
+changed by a check."""
+import hashlib
+import os
+import subprocess
+import sys
+import time
+
+from tests.integration import fastcgi_wire
+from tests.integration.support import TestCase, make_database
+
+CONFIG = """{"services": ["memory_backend", "cursor_backend"],
+  "callable": {"sql": "SELECT count(*) = 0 FROM failed_jobs"},
+  "cursor_backend": {"database": "app.db", "timeout_ms": 2000},
+  "timeout_ms": 400}"""
+BOUND_S = 1.5  # The 400 ms deadline and plenty of margin.
+
+
+def fingerprint(path):
+    with open(path, "rb") as data:
+        return hashlib.sha256(data.read()).hexdigest(), os.stat(path).st_mtime_ns
+
+
+class DatabaseFaultTest(TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.db = self.path("app.db")
+        self.server, self.address = self.start_server(self.write_config(CONFIG),
+                                                      ["--threads", "2"])
+
+    def fetch_timed(self):
+        started = time.monotonic()
+        reply = fastcgi_wire.fetch(self.address, timeout=5)
+        return reply, time.monotonic() - started
+
+    def test_locked_by_an_exclusive_transaction_fails_within_the_deadline(self):
+        make_database(self.db)
+        before = fingerprint(self.db)
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import sqlite3, sys, time\n"
+             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+             "c.execute('BEGIN EXCLUSIVE')\n"
+             "print('locked', flush=True)\n"
+             "time.sleep(30)\n", self.db], stdout=subprocess.PIPE)
+        self.addCleanup(holder.stdout.close)
+        self.addCleanup(holder.wait, 5)
+        self.addCleanup(holder.kill)
+        self.assertEqual(holder.stdout.readline(), b"locked\n")
+        reply, took = self.fetch_timed()
+        self.assertAnswer(reply, healthy=False)
+        self.assertIn(b"database is locked", reply.stderr)
+        self.assertLess(took, BOUND_S)
+        holder.kill()
+        holder.wait(5)
+        self.assertAnswer(fastcgi_wire.fetch(self.address), healthy=True)
+        self.assertEqual(fingerprint(self.db), before)
+
+    def test_slow_query_is_stopped_at_the_deadline(self):
+        make_database(self.db)
+        config = self.write_config(CONFIG.replace(
+            "SELECT count(*) = 0 FROM failed_jobs",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+            "SELECT count(*) FROM n"), "slow.json")
+        _, address = self.start_server(config, socket_name="slow.sock")
+        started = time.monotonic()
+        reply = fastcgi_wire.fetch(address, timeout=5)
+        self.assertAnswer(reply, healthy=False)
+        self.assertIn(b"stopped at the request deadline", reply.stderr)
+        self.assertLess(time.monotonic() - started, BOUND_S)
+
+    def test_hanging_command_is_killed_with_its_children(self):
+        marker = self.path("grandchild.pid")
+        config = self.write_config(
+            '{"callable": {"command": ["/bin/sh", "-c", "sleep 60 & echo $! > %s; sleep 60"]},'
+            ' "timeout_ms": 400}' % marker, "hang.json")
+        _, address = self.start_server(config, socket_name="hang.sock")
+        started = time.monotonic()
+        reply = fastcgi_wire.fetch(address, timeout=5)
+        self.assertAnswer(reply, healthy=False)
+        self.assertLess(time.monotonic() - started, BOUND_S)
+        with open(marker) as pid_file:
+            grandchild = int(pid_file.read())
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and running(grandchild):
+            time.sleep(0.02)
+        self.assertFalse(running(grandchild))
+
+    def test_deleted_while_served_then_restored(self):
+        make_database(self.db)
+        self.assertAnswer(fastcgi_wire.fetch(self.address), healthy=True)
+        os.unlink(self.db)
+        self.assertAnswer(fastcgi_wire.fetch(self.address), healthy=False)
+        self.assertFalse(os.path.exists(self.db))
+        make_database(self.db)
+        self.assertAnswer(fastcgi_wire.fetch(self.address), healthy=True)
+
+    def test_replaced_while_served(self):
+        make_database(self.db)
+        self.assertAnswer(fastcgi_wire.fetch(self.address), healthy=True)
+        make_database(self.path("new.db"), failed_jobs=3)
+        os.replace(self.path("new.db"), self.db)
+        self.assertAnswer(fastcgi_wire.fetch(self.address), healthy=False)
+        with open(self.db, "r+b") as data:
+            data.write(b"garbage garbage garbage")
+        reply = fastcgi_wire.fetch(self.address)
+        self.assertAnswer(reply, healthy=False)
+        self.assertIn(b"not a database", reply.stderr)
+
+    def test_many_checks_never_change_the_file(self):
+        make_database(self.db, failed_jobs=0)
+        before = fingerprint(self.db)
+        for _ in range(50):
+            self.assertAnswer(fastcgi_wire.fetch(self.address), healthy=True)
+        self.assertEqual(fingerprint(self.db), before)
+        self.assertEqual(sorted(os.listdir(self.dir)),
+                         ["app.db", "hc.sock", "healthcheck.json"])
+
+
+def running(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
