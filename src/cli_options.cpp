@@ -33,6 +33,7 @@ Result<int> ParseCount(const std::string& flag, const std::string& text, int min
 Result<Options> ParseOptions(int argc, const char* const* argv) {
   Options options;
   bool mode_given = false;
+  bool rss_limit_given = false;
   auto set_mode = [&](Mode mode, const std::string& flag) -> Status {
     if (mode_given && options.mode != mode) {
       return Status::Error(flag + ": only one of --check, --test-config, --help, --version");
@@ -53,7 +54,7 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
     }
     Status status = Status::Ok();
     if (flag == "--config" || flag == "--listen" || flag == "--threads" || flag == "--workers" ||
-        flag == "--max-requests" || flag == "--idle-timeout-ms") {
+        flag == "--max-requests" || flag == "--idle-timeout-ms" || flag == "--max-worker-rss-mib") {
       Result<std::string> value =
           TakeValue(flag, inline_value, has_inline_value, argc, argv, index);
       if (!value.ok()) return value.status();
@@ -70,11 +71,16 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
         if (flag == "--idle-timeout-ms") {
           count = ParseCount(flag, value.value(), kMinIdleTimeoutMs, kMaxIdleTimeoutMs);
         }
+        if (flag == "--max-worker-rss-mib") {
+          count = ParseCount(flag, value.value(), kMinWorkerRssMib, kMaxWorkerRssMib);
+          rss_limit_given = true;
+        }
         if (!count.ok()) return count.status();
-        int& target = flag == "--threads"        ? options.threads
-                      : flag == "--workers"      ? options.workers
-                      : flag == "--max-requests" ? options.max_requests
-                                                 : options.idle_timeout_ms;
+        int& target = flag == "--threads"           ? options.threads
+                      : flag == "--workers"         ? options.workers
+                      : flag == "--max-requests"    ? options.max_requests
+                      : flag == "--idle-timeout-ms" ? options.idle_timeout_ms
+                                                    : options.max_worker_rss_mib;
         target = count.value();
       }
       continue;
@@ -97,6 +103,9 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
   }
   if (options.max_requests > 0 && options.workers == 0) {
     return Status::Error("--max-requests: needs --workers (a master to start the replacement)");
+  }
+  if (rss_limit_given && options.workers == 0) {
+    return Status::Error("--max-worker-rss-mib: needs --workers (a master to start the replacement)");
   }
   return options;
 }
@@ -130,6 +139,8 @@ Options:
                    (0 to 64, default 0: one process): a worker that dies or
                    hangs is replaced, SIGHUP reloads by replacing workers
   --max-requests N recycle a worker after N requests (needs --workers)
+  --max-worker-rss-mib N  recycle a worker whose resident memory passes
+                   N MiB (default 64; needs --workers)
   --idle-timeout-ms N  drop a FastCGI connection silent for this long
                    (100 to 600000, default 10000)
   --allow-public   allow --listen on a non-loopback address or a bare :PORT

@@ -14,6 +14,9 @@ inline constexpr int kMaxWorkers = 64;
 inline constexpr int kMinIdleTimeoutMs = 100;
 inline constexpr int kMaxIdleTimeoutMs = 600000;
 inline constexpr int kMaxMaxRequests = 1000000000;
+inline constexpr int kDefaultMaxWorkerRssMib = 64;
+inline constexpr int kMinWorkerRssMib = 4;
+inline constexpr int kMaxWorkerRssMib = 65536;
 
 enum class Mode {
   kServe,       // FastCGI (--listen or a socket on fd 0) or CGI (REQUEST_METHOD).
@@ -34,6 +37,9 @@ struct Options {
   int workers = 0;  // 0: one process; N: a master supervising N worker processes.
   int max_requests = 0;  // Per worker process; 0: unlimited. Needs workers.
   int idle_timeout_ms = 10000;
+  // A worker grown past this is recycled (libfcgi leaks on some hostile
+  // records). Needs workers.
+  int max_worker_rss_mib = kDefaultMaxWorkerRssMib;
 };
 
 // argv[0] is skipped. Errors name the flag: "--threads: expected a number from 1 to 256".

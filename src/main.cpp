@@ -44,6 +44,7 @@ int ServeFastCgiOn(int listen_fd, const Options& options, const std::optional<st
     SupervisorOptions supervisor;
     supervisor.workers = options.workers;
     supervisor.worker = server;
+    supervisor.max_worker_rss_bytes = static_cast<int64_t>(options.max_worker_rss_mib) << 20;
     return Supervise(listen_fd, std::move(app), supervisor, log);
   }
   return ServeFastCgi(listen_fd, std::move(app), server, log);

@@ -31,8 +31,6 @@ constexpr int64_t kMaxRestartDelayMs = 5000;
 // deadline and this margin: the check itself ends at the deadline, and
 // writing a 200-byte answer takes no time.
 constexpr int64_t kStuckMarginMs = 1000;
-// libfcgi leaks on some hostile records; a worker past this is recycled.
-constexpr int64_t kMaxWorkerRssBytes = 64LL << 20;
 constexpr int64_t kRssCheckEveryMs = 1000;
 constexpr int64_t kShutdownMarginMs = 3000;
 
@@ -197,7 +195,7 @@ class Supervisor {
     for (Slot& slot : slots_) {
       if (slot.pid == 0) continue;
       int64_t resident = ResidentBytes(slot.pid);
-      if (resident > kMaxWorkerRssBytes) {
+      if (resident > options_.max_worker_rss_bytes) {
         log_.error("healthcheck: worker " + std::to_string(slot.pid) + " uses " +
                    std::to_string(resident >> 20) + " MiB; recycling it");
         Retire(slot);

@@ -36,6 +36,14 @@ def alive(pid):
         return False
 
 
+def drain_until_closed(sock):
+    try:
+        while sock.recv(1 << 16):
+            pass
+    except OSError:
+        pass
+
+
 def wait_until(predicate, timeout=WAIT_S):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -153,3 +161,27 @@ class SupervisionTest(TestCase):
         for _ in range(10):
             self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
         self.assertEqual(server.stop(), 0)
+
+
+class MemoryBoundTest(SupervisionTest.__base__):
+
+    def test_a_worker_bloated_by_libfcgis_leak_is_recycled(self):
+        # Debian's libfcgi leaks ~62 bytes per unknown-type management record.
+        server, address = self.start_server(
+            None, ["--workers", "1", "--threads", "1", "--max-worker-rss-mib", "8"])
+        first = wait_until(lambda: children_of(server.process.pid))
+        sock = fastcgi_wire.connect(address, timeout=10)
+        self.addCleanup(sock.close)
+        # Each record is answered; drain the answers so the worker never blocks.
+        drain = threading.Thread(target=lambda: drain_until_closed(sock), daemon=True)
+        drain.start()
+        try:
+            for _ in range(6):
+                sock.sendall(fastcgi_wire.record(99, 0) * 30000)
+        except OSError:
+            pass  # The recycled worker hung up.
+        self.assertTrue(wait_until(lambda: "MiB; recycling it" in server.log_text(), 5),
+                        server.log_text())
+        self.assertTrue(wait_until(lambda: children_of(server.process.pid) and
+                                   children_of(server.process.pid) != first))
+        self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
