@@ -30,6 +30,7 @@ TEST_CASE("no flags: serve, with the defaults") {
   CHECK(options->workers == 0);
   CHECK(options->max_requests == 0);
   CHECK(options->idle_timeout_ms == 10000);
+  CHECK(options->max_worker_rss_mib == 64);
   CHECK(options->public_binding == PublicBinding::kRefuse);
 }
 
@@ -37,7 +38,7 @@ TEST_CASE("every flag, with separate and inline values") {
   Result<Options> options =
       Parse({"--config", "/etc/hc.json", "--listen=unix:/run/hc.sock", "--threads", "8",
              "--workers=3", "--max-requests", "1000", "--idle-timeout-ms", "500",
-             "--allow-public"});
+             "--allow-public", "--max-worker-rss-mib", "16"});
   REQUIRE(options.ok());
   CHECK(*options->config_path == "/etc/hc.json");
   CHECK(*options->listen == "unix:/run/hc.sock");
@@ -45,6 +46,7 @@ TEST_CASE("every flag, with separate and inline values") {
   CHECK(options->workers == 3);
   CHECK(options->max_requests == 1000);
   CHECK(options->idle_timeout_ms == 500);
+  CHECK(options->max_worker_rss_mib == 16);
   CHECK(options->public_binding == PublicBinding::kAllow);
 }
 
@@ -74,12 +76,16 @@ TEST_CASE("bad flags and values are named") {
   CHECK(ErrorOf({"--max-requests", "10"}) ==
         "--max-requests: needs --workers (a master to start the replacement)");
   CHECK(ErrorOf({"--threads", "99999999999"}) == "--threads: expected a number from 1 to 256");
+  CHECK(ErrorOf({"--max-worker-rss-mib", "8"}) ==
+        "--max-worker-rss-mib: needs --workers (a master to start the replacement)");
+  CHECK(ErrorOf({"--workers", "1", "--max-worker-rss-mib", "3"}) ==
+        "--max-worker-rss-mib: expected a number from 4 to 65536");
 }
 
 TEST_CASE("the usage text names every flag") {
   std::string usage = UsageText();
   for (const char* flag : {"--config", "--listen", "--threads", "--workers", "--max-requests",
-                           "--idle-timeout-ms", "--allow-public", "--check", "--test-config",
+                           "--idle-timeout-ms", "--max-worker-rss-mib", "--allow-public", "--check", "--test-config",
                            "--help", "--version"}) {
     CAPTURE(flag);
     CHECK(usage.find(flag) != std::string::npos);
