@@ -89,7 +89,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefine
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan STATIC=0 CXXFLAGS="$(ASAN_FLAGS)" \
 	  build/asan/healthcheck build/asan/unit_tests
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	HEALTHCHECK_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1 \
 	  python3 tests/run_tests.py --unit build/asan/unit_tests --binary build/asan/healthcheck \
 	  --suite tests/integration
 

@@ -28,6 +28,9 @@ HOSTILE_CLIENTS = 2
 HOSTILE_PAUSE_S = 0.01
 WARM_UP_FRACTION = 0.25
 RSS_SLACK_KIB = 1024
+# Under AddressSanitizer (make asan) memory is the sanitizer's: its quarantine
+# grows by design, so only answers and descriptors are judged.
+SANITIZED = bool(os.environ.get("HEALTHCHECK_SANITIZED"))
 SUCCESS = (b"Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
            b"Content-Length: 75\r\n\r\n"
            b'{"status":"success","error":"","data":{},"pagination":{},"input_errors":{}}')
@@ -86,7 +89,8 @@ def run(binary, seconds, report=print):
         address = os.path.join(folder, "hc.sock")
         log = open(os.path.join(folder, "server.log"), "wb")
         server = subprocess.Popen([binary, "--config", config, "--listen", "unix:" + address,
-                                   "--workers", "2", "--threads", "4", "--idle-timeout-ms", "500"],
+                                   "--workers", "2", "--threads", "4", "--idle-timeout-ms", "500",
+                                   "--max-worker-rss-mib", "65536" if SANITIZED else "64"],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         try:
             for _ in range(250):
@@ -144,7 +148,7 @@ def run(binary, seconds, report=print):
                 rss_after, fds_after = after[pid]
                 report("worker %d: RSS %d -> %d KiB, fds %d -> %d" %
                        (pid, rss, rss_after, fds, fds_after))
-                if rss_after > rss + RSS_SLACK_KIB:
+                if rss_after > rss + RSS_SLACK_KIB and not SANITIZED:
                     problems.append("worker %d grew from %d to %d KiB" % (pid, rss, rss_after))
                 if fds_after > fds:
                     problems.append("worker %d holds %d descriptors, %d before" %
