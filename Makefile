@@ -27,7 +27,7 @@ endif
 
 # Debian packages for building and testing (make deps installs what is missing).
 DEPS_PACKAGES := g++ make pkg-config python3 libfcgi-dev libfcgi-bin rapidjson-dev \
-                 libsqlite3-dev doctest-dev
+                 libsqlite3-dev doctest-dev clang libclang-rt-14-dev
 
 LIB_SOURCES  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
@@ -93,6 +93,25 @@ asan:
 	  UBSAN_OPTIONS=print_stacktrace=1 \
 	  python3 tests/run_tests.py --unit build/asan/unit_tests --binary build/asan/healthcheck \
 	  --suite tests/integration
+
+# libFuzzer (clang) on the configuration parser and the request-to-response
+# path, FUZZ_SECONDS each. libFuzzer writes new inputs into its first corpus
+# folder, so that is a scratch copy under build/fuzz; the seeds stay as they are.
+FUZZ_SECONDS ?= 20
+FUZZERS      := config_fuzzer request_fuzzer
+FUZZ_FLAGS   := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined
+fuzz:
+	@mkdir -p build/fuzz
+	@for f in $(FUZZERS); do \
+	  echo "building $$f"; \
+	  clang++ $(FUZZ_FLAGS) tests/fuzz/$$f.cpp $(LIB_SOURCES) -o build/fuzz/$$f $(LDLIBS) || exit 1; \
+	done
+	@for f in $(FUZZERS); do \
+	  seeds=tests/fuzz/seeds/$${f%_fuzzer}; scratch=build/fuzz/corpus-$${f%_fuzzer}; \
+	  mkdir -p $$scratch; \
+	  build/fuzz/$$f $$scratch $$seeds -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    -print_final_stats=1 || exit 1; \
+	done
 
 install: $(BUILD)/healthcheck
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/healthcheck/examples
