@@ -1,0 +1,84 @@
+"""The shipped systemd units, run the way systemd runs them: the socket
+unit's listening socket handed to the service's ExecStart on fd 0
+(StandardInput=socket). No systemd runs here, so the test plays its part."""
+import configparser
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+
+from tests.e2e.servers import (BINARY, DEFAULT_BINARY, DEFAULT_CONFIG, REPO, ServerTestCase,
+                               wait_for)
+from tests.integration import fastcgi_wire
+from tests.integration.support import expected_bytes
+
+
+def read_unit(name):
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str
+    unit.read(os.path.join(REPO, "conf", name))
+    return unit
+
+
+def stop(process):
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+class SystemdUnitsTest(ServerTestCase):
+
+    def test_units_say_what_a_safe_deployment_needs(self):
+        service = read_unit("healthcheck.service")["Service"]
+        self.assertEqual(service["StandardInput"], "socket")
+        self.assertEqual(service["StandardOutput"], "journal")
+        self.assertEqual(service["StandardError"], "journal")
+        self.assertEqual(service["Restart"], "on-failure")
+        self.assertNotIn(service["User"], ("root", "0"))
+        socket_unit = read_unit("healthcheck.socket")["Socket"]
+        self.assertTrue(socket_unit["ListenStream"].startswith("/"))  # A unix socket, no port.
+        self.assertEqual(socket_unit["SocketMode"], "0660")
+
+    def test_service_serves_on_the_socket_units_socket_and_reloads(self):
+        service = read_unit("healthcheck.service")["Service"]
+        socket_unit = read_unit("healthcheck.socket")["Socket"]
+        config = self.app_config()
+        address = self.path("healthcheck.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(address)
+        os.chmod(address, int(socket_unit["SocketMode"], 8))
+        listener.listen(64)
+        command = [word.replace(DEFAULT_BINARY, BINARY).replace(DEFAULT_CONFIG, config)
+                   for word in shlex.split(service["ExecStart"])]
+        log = open(self.path("service.log"), "wb")
+        self.addCleanup(log.close)
+        process = subprocess.Popen(command, stdin=listener.fileno(), stdout=log, stderr=log)
+        listener.close()
+        self.addCleanup(stop, process)
+        self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
+        os.unlink(self.path("app.db"))
+        self.assertAnswer(fastcgi_wire.fetch(address), healthy=False)
+        # ExecReload: kill -HUP $MAINPID.
+        with open(config, "w") as out:
+            out.write('{"services": ["memory_backend"]}')
+        reload_command = service["ExecReload"].replace("$MAINPID", str(process.pid))
+        subprocess.run(shlex.split(reload_command), check=True, timeout=10)
+        wait_for(lambda: fastcgi_wire.fetch(address).stdout == expected_bytes(True), timeout=5,
+                 what="the reloaded configuration to serve")
+        process.send_signal(signal.SIGTERM)  # KillSignal
+        self.assertEqual(process.wait(timeout=10), 0)
+
+    def test_systemd_analyze_accepts_the_units(self):
+        if not shutil.which("systemd-analyze"):
+            self.skipTest("systemd-analyze is not installed")
+        units = [os.path.join(REPO, "conf", name)
+                 for name in ("healthcheck.socket", "healthcheck.service")]
+        result = subprocess.run(["systemd-analyze", "verify"] + units, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, timeout=30)
+        output = result.stdout.decode()
+        # Missing /usr/local/bin/healthcheck on this machine is expected; syntax errors are not.
+        for line in output.splitlines():
+            self.assertNotIn("Unknown key", line)
+            self.assertNotIn("Invalid", line)
