@@ -27,7 +27,8 @@ endif
 
 # Debian packages for building and testing (make deps installs what is missing).
 DEPS_PACKAGES := g++ make pkg-config python3 libfcgi-dev libfcgi-bin rapidjson-dev \
-                 libsqlite3-dev doctest-dev clang libclang-rt-14-dev
+                 libsqlite3-dev doctest-dev clang libclang-rt-14-dev \
+                 nginx-light spawn-fcgi apache2 libapache2-mod-fcgid lighttpd haproxy curl
 
 LIB_SOURCES  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
@@ -78,9 +79,10 @@ test: deps
 check: $(BUILD)/healthcheck $(BUILD)/unit_tests
 	python3 tests/run_tests.py --unit $(BUILD)/unit_tests --binary $(BUILD)/healthcheck
 
-# The demo: a small SQLite database under build/demo and a check against it.
+# The demo: http://127.0.0.1:8080/health through nginx, on an SQLite database
+# made under build/demo. Ctrl-C stops it.
 run: deps all
-	python3 tests/demo.py --binary $(BUILD)/healthcheck --folder $(BUILD)/demo
+	python3 tools/serve_demo.py --binary $(BUILD)/healthcheck --folder $(BUILD)/demo
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: build under build/asan and
 # run the unit and integration suites against it.
@@ -113,15 +115,19 @@ fuzz:
 	    -print_final_stats=1 || exit 1; \
 	done
 
+DOC_DIR := $(DESTDIR)$(PREFIX)/share/doc/healthcheck
 install: $(BUILD)/healthcheck
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/healthcheck/examples
-	install -m 0755 $(BUILD)/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck
-	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/healthcheck/README.md
-	install -m 0644 conf/*.json $(DESTDIR)$(PREFIX)/share/doc/healthcheck/examples/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DOC_DIR)/conf $(DOC_DIR)/nginx
+	install -m 0755 -s $(BUILD)/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck
+	install -m 0644 README.md $(DOC_DIR)/README.md
+	install -m 0644 conf/*.json conf/*.conf conf/*.cfg conf/*.htaccess conf/*.socket \
+	  conf/*.service $(DOC_DIR)/conf/
+	install -m 0755 conf/spawn-fcgi.sh $(DOC_DIR)/conf/
+	install -m 0644 nginx/* $(DOC_DIR)/nginx/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/healthcheck
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/healthcheck
+	rm -rf $(DOC_DIR)
 
 clean:
 	rm -rf $(BUILD)
