@@ -83,13 +83,16 @@ class HostilePeerTest(TestCase):
     def test_giant_name_value_lengths_abort_a_worker_which_is_replaced(self):
         lengths = struct.pack(">II", 0x7ffffffe | 0x80000000, 0x7ffffffe | 0x80000000)
         self.send_and_close(wire.begin_request() + wire.record(wire.PARAMS, 1, lengths + b"x" * 64))
-        for _ in range(20):
-            self.assertStillServes()
+        # The abort takes down what was in flight on that one worker (a known
+        # limit: libfcgi aborts the process); from then on the other worker and
+        # the replacement answer everything.
         deadline = time.monotonic() + 3
         while ABORT_LOG not in self.server.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertIn(ABORT_LOG, self.server.log_text())
         self.assertIn("replacing it", self.server.log_text())
+        for _ in range(20):
+            self.assertStillServes()
 
     def test_silent_peers_cannot_pin_every_thread(self):
         # More silent connections than the 2 x 2 threads.
