@@ -70,9 +70,11 @@ deps:
 
 unit-tests: $(BUILD)/unit_tests
 
-# Every test, from nothing: packages, build, then all suites.
+# Every test, from nothing: packages, build, all suites, then the unit and
+# integration suites again under AddressSanitizer + UBSan.
 test: deps
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory asan
 
 # All suites on what is installed: unit (doctest), integration (the real
 # binary), end to end (real web servers).
