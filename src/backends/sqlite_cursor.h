@@ -17,7 +17,7 @@ namespace healthcheck {
 
 class SqliteCursor : public Dependency {
  public:
-  // Opens `settings.database` and reads its schema.
+  // Opens `settings.database` and reads its header under a shared lock.
   static Result<std::shared_ptr<SqliteCursor>> OpenReadOnly(const CursorBackendSettings& settings,
                                                             const Deadline& deadline);
   ~SqliteCursor() override;
@@ -30,6 +30,9 @@ class SqliteCursor : public Dependency {
 
  private:
   SqliteCursor(sqlite3* db, std::string path, const Deadline& deadline);
+  // Takes a shared lock and reads the database header: readable, a
+  // database, not locked by a writer.
+  Status ReadHeader();
   Status Explain(int code, const std::string& doing) const;
 
   sqlite3* db_;
