@@ -8,8 +8,14 @@ void DependencyRegistry::add(const std::string& name, DependencyBuilder builder)
 }
 
 const DependencyBuilder* DependencyRegistry::find(const std::string& name) const {
+  const auto* entry = find_entry(name);
+  return entry == nullptr ? nullptr : &entry->second;
+}
+
+const std::pair<const std::string, DependencyBuilder>* DependencyRegistry::find_entry(
+    const std::string& name) const {
   auto found = builders_.find(name);
-  return found == builders_.end() ? nullptr : &found->second;
+  return found == builders_.end() ? nullptr : &*found;
 }
 
 std::vector<std::string> DependencyRegistry::names() const {
@@ -19,15 +25,16 @@ std::vector<std::string> DependencyRegistry::names() const {
 }
 
 Result<std::shared_ptr<Dependency>> Container::build(const std::string& name) {
-  auto cached = built_.find(name);
-  if (cached != built_.end()) return cached->second;
-  const DependencyBuilder* builder = registry_.find(name);
-  if (builder == nullptr) return Status::Error("unknown dependency \"" + name + "\"");
+  for (const auto& [built_name, dependency] : built_) {
+    if (*built_name == name) return dependency;
+  }
+  const auto* entry = registry_.find_entry(name);
+  if (entry == nullptr) return Status::Error("unknown dependency \"" + name + "\"");
   if (deadline_.expired()) return Status::Error("deadline passed before building \"" + name + "\"");
-  Result<std::shared_ptr<Dependency>> built = (*builder)(deadline_);
+  Result<std::shared_ptr<Dependency>> built = entry->second(deadline_);
   if (!built.ok()) return built.status();
   if (!built.value()) return Status::Error("builder for \"" + name + "\" returned nothing");
-  built_[name] = built.value();
+  built_.emplace_back(&entry->first, built.value());
   return built;
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "deadline.h"
@@ -31,6 +32,9 @@ class DependencyRegistry {
   // Adds or replaces the builder for `name`.
   void add(const std::string& name, DependencyBuilder builder);
   const DependencyBuilder* find(const std::string& name) const;
+  // The registry's entry for `name` (its own copy of the name, and the
+  // builder), or null.
+  const std::pair<const std::string, DependencyBuilder>* find_entry(const std::string& name) const;
   std::vector<std::string> names() const;
 
  private:
@@ -61,7 +65,9 @@ class Container {
  private:
   const DependencyRegistry& registry_;
   Deadline deadline_;
-  std::map<std::string, std::shared_ptr<Dependency>> built_;
+  // What this request built. A handful at most, so a vector beats a map;
+  // each name points into the registry, which outlives the container.
+  std::vector<std::pair<const std::string*, std::shared_ptr<Dependency>>> built_;
 };
 
 }  // namespace healthcheck

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -106,7 +107,20 @@ class Server {
     std::atomic<int64_t> waiting_since_ms{0};
     std::atomic<int64_t> own_busy_since_ms{0};
     std::atomic<int64_t>* busy_since_ms = nullptr;
+    // This thread's copy of the App, refreshed when a reload bumps the
+    // generation: one atomic load a request instead of a shared lock.
+    std::shared_ptr<const App> app;
+    uint64_t app_generation = 0;
   };
+
+  const App& CurrentApp(Worker& worker) {
+    if (worker.app_generation != app_generation_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(app_mutex_);
+      worker.app = app_;
+      worker.app_generation = app_generation_.load(std::memory_order_relaxed);
+    }
+    return *worker.app;
+  }
 
   void WatchUntilStopped() {
     sigset_t waited = SignalSet({SIGTERM, SIGINT, SIGUSR1, SIGHUP});
@@ -146,14 +160,22 @@ class Server {
                  reloaded.status().message());
       return;
     }
-    std::atomic_store(&app_, reloaded.value());
+    {
+      std::lock_guard<std::mutex> lock(app_mutex_);
+      app_ = reloaded.value();
+      app_generation_.fetch_add(1, std::memory_order_release);
+    }
     log_.error("healthcheck: configuration reloaded");
   }
 
   int StopWorkers() {
     stopping_ = true;
     FCGX_ShutdownPending();
-    int64_t grace_ms = std::atomic_load(&app_)->check.timeout_ms + kShutdownMarginMs;
+    int64_t grace_ms = kShutdownMarginMs;
+    {
+      std::lock_guard<std::mutex> lock(app_mutex_);
+      grace_ms += app_->check.timeout_ms;
+    }
     int64_t give_up_ms = SteadyNowMs() + grace_ms;
     for (;;) {
       bool all_finished = true;
@@ -232,8 +254,7 @@ class Server {
     if (const char* method = FCGX_GetParam("REQUEST_METHOD", request.envp)) parsed.method = method;
     *worker.busy_since_ms = SteadyNowMs();
     RequestStderrLog log(request.err);
-    std::shared_ptr<const App> app = std::atomic_load(&app_);
-    Response response = HandleWithApp(parsed, *app, log);
+    Response response = HandleWithApp(parsed, CurrentApp(worker), log);
     // A peer that went away is its own problem; the next request is ours.
     FCGX_PutStr(response.bytes.data(), static_cast<int>(response.bytes.size()), request.out);
   }
@@ -259,7 +280,9 @@ class Server {
   void RequestStop() { kill(getpid(), SIGTERM); }
 
   int listen_fd_;
+  std::mutex app_mutex_;  // Guards app_, which SIGHUP replaces.
   std::shared_ptr<const App> app_;
+  std::atomic<uint64_t> app_generation_{1};  // Workers start at 0, so they load it first.
   ServerOptions options_;
   Log& log_;
   std::vector<std::unique_ptr<Worker>> workers_;

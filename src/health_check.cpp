@@ -44,6 +44,7 @@ CheckRecord RunStep(const std::string& name, const Deadline& deadline, Step step
 
 CheckOutcome RunHealthCheck(const HealthCheck& check, Container& container) {
   CheckOutcome outcome;
+  outcome.records.reserve(check.services.size() + 1);
   auto add = [&outcome](CheckRecord record) {
     outcome.healthy = outcome.healthy && record.passed;
     outcome.records.push_back(std::move(record));
