@@ -68,6 +68,9 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: all packages present"; fi
 
+# Packages only the benchmarks need.
+BENCH_PACKAGES := wrk php-fpm nginx-light
+
 unit-tests: $(BUILD)/unit_tests
 
 # Every test, from nothing: packages, build, all suites, then the unit and
@@ -80,6 +83,12 @@ test: deps
 # binary), end to end (real web servers).
 check: $(BUILD)/healthcheck $(BUILD)/unit_tests
 	python3 tests/run_tests.py --unit $(BUILD)/unit_tests --binary $(BUILD)/healthcheck
+
+# Benchmarks against the baselines, as ratios from one run (see bench/README.md).
+# BENCH_ARGS=--quick for a short run.
+bench: deps all
+	@$(MAKE) --no-print-directory deps DEPS_PACKAGES="$(BENCH_PACKAGES)"
+	python3 bench/run_bench.py --binary $(BUILD)/healthcheck $(BENCH_ARGS)
 
 # The demo: http://127.0.0.1:8080/health through nginx, on an SQLite database
 # made under build/demo. Ctrl-C stops it.

@@ -1,0 +1,11 @@
+/* The CGI floor for the benchmark: a C program that prints healthcheck's
+ * exact success answer and exits. */
+#include <stdio.h>
+
+int main(void) {
+  fputs("Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+        "Content-Length: 75\r\n\r\n"
+        "{\"status\":\"success\",\"error\":\"\",\"data\":{},\"pagination\":{},\"input_errors\":{}}",
+        stdout);
+  return 0;
+}

@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""make bench: healthcheck against its baselines, measured in one run on this
+machine, side by side, reported as ratios (absolute figures from a shared
+2-core machine are noise; ratios from one run are not).
+
+  FastCGI through one nginx on loopback with wrk:
+    nginx `return 200` (the ceiling), a minimal libfcgi responder (the floor
+    cost of FastCGI), php-fpm's ping.path (what users run today), and
+    healthcheck with memory_backend, cursor_backend and a sql callable.
+  CGI: the per-request process cost of healthcheck (each check kind) against
+    a minimal C CGI program and a python3 CGI script (median of many runs).
+  Memory: VmRSS of an idle healthcheck FastCGI process, and after 100k requests.
+
+    python3 bench/run_bench.py [--duration 10] [--connections 32] [--quick] [--json FILE]
+
+Nothing here is a test: it prints what it measured and exits 0 unless the
+harness itself broke."""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(REPO, "bench")
+THREADS = 4           # Worker threads of every FastCGI backend but php-fpm.
+PHP_CHILDREN = 2      # php-fpm's static pool, as the issue sets it.
+WRK_THREADS = 2
+MEMORY_REQUESTS = 100000
+START_TIMEOUT_S = 10
+SUCCESS_BODY = '{"status":"success","error":"","data":{},"pagination":{},"input_errors":{}}'
+
+# Targets, as ratios measured in this run.
+TARGETS = [
+    ("memory_backend req/s >= 0.95 x minimal libfcgi", "memory", "minimal", "rps", 0.95, ">="),
+    ("memory_backend req/s >= 1.3 x php-fpm ping", "memory", "php-fpm", "rps", 1.3, ">="),
+    ("cursor_backend req/s >= 0.85 x minimal libfcgi", "cursor", "minimal", "rps", 0.85, ">="),
+    ("memory_backend p99 <= 1.2 x minimal libfcgi", "memory", "minimal", "p99_ms", 1.2, "<="),
+    ("cursor_backend p99 <= 1.2 x minimal libfcgi", "cursor", "minimal", "p99_ms", 1.2, "<="),
+]
+
+NGINX_CONF = """user root;
+worker_processes 1;
+daemon off;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/nginx-error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %(dir)s/cb; fastcgi_temp_path %(dir)s/fc; proxy_temp_path %(dir)s/px;
+  uwsgi_temp_path %(dir)s/uw; scgi_temp_path %(dir)s/sc;
+  upstream minimal { server unix:%(dir)s/minimal.sock; keepalive 2; }
+  upstream php { server unix:%(dir)s/php.sock; keepalive 2; }
+  upstream healthcheck { server unix:%(dir)s/healthcheck.sock; keepalive 2; }
+  server {
+    listen 127.0.0.1:%(port)d;
+    location = /static { default_type application/json; return 200 '%(body)s'; }
+    location = /minimal {
+      include /etc/nginx/fastcgi_params; fastcgi_pass minimal; fastcgi_keep_conn on; }
+    location = /php-ping {
+      include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_NAME /ping;
+      fastcgi_param SCRIPT_FILENAME /ping; fastcgi_pass php; fastcgi_keep_conn on; }
+    location = /health {
+      include /etc/nginx/fastcgi_params; fastcgi_pass healthcheck; fastcgi_keep_conn on; }
+  }
+}
+"""
+
+PHP_CONF = """[global]
+pid = %(dir)s/php-fpm.pid
+error_log = %(dir)s/php-fpm.log
+daemonize = no
+[bench]
+user = nobody
+group = nogroup
+listen = %(dir)s/php.sock
+listen.mode = 0666
+pm = static
+pm.max_children = %(children)d
+ping.path = /ping
+ping.response = pong
+"""
+
+
+class Processes:
+    """Everything started here, stopped on the way out whatever happens."""
+
+    def __init__(self):
+        self.running = []
+
+    def start(self, args, log, ready):
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.running.append(process)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("bench: %s did not start" % args[0])
+            time.sleep(0.05)
+        return process
+
+    def stop(self, process, sig=signal.SIGTERM):
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if process in self.running:
+            self.running.remove(process)
+
+    def stop_all(self):
+        for process in list(self.running):
+            self.stop(process)
+
+
+def connects(path):
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+            return True
+        except OSError:
+            return False
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def milliseconds(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url, seconds, connections):
+    output = subprocess.run(
+        ["wrk", "-t%d" % WRK_THREADS, "-c%d" % connections, "-d%ds" % seconds, "--latency", url],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=seconds + 60).stdout.decode()
+    found = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+             "requests": int(re.search(r"(\d+) requests in", output).group(1))}
+    for percent, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        found[key] = milliseconds(re.search(r"\s%s%%\s+([\d.]+\w+)" % percent, output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    found["non_2xx"] = int(errors.group(1)) if errors else 0
+    return found
+
+
+def make_database(path):
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE failed_jobs (id INTEGER PRIMARY KEY)")
+    connection.commit()
+    connection.close()
+
+
+def write_configs(folder):
+    make_database(os.path.join(folder, "app.db"))
+    configs = {
+        "memory": '{"services": ["memory_backend"]}',
+        "cursor": '{"services": ["memory_backend", "cursor_backend"],'
+                  ' "cursor_backend": {"database": "app.db"}}',
+        "sql": '{"services": ["cursor_backend"],'
+               ' "callable": {"sql": "SELECT count(*) = 0 FROM failed_jobs"},'
+               ' "cursor_backend": {"database": "app.db"}}',
+        "none": '{}',
+    }
+    paths = {}
+    for name, text in configs.items():
+        paths[name] = os.path.join(folder, name + ".json")
+        with open(paths[name], "w") as out:
+            out.write(text)
+    return paths
+
+
+def build_baselines(folder):
+    minimal_fcgi = os.path.join(folder, "minimal_fcgi")
+    minimal_cgi = os.path.join(folder, "minimal_cgi")
+    subprocess.run(["cc", "-O2", os.path.join(BENCH, "minimal_fcgi.c"), "-o", minimal_fcgi,
+                    "-lfcgi", "-pthread"], check=True, timeout=120)
+    subprocess.run(["cc", "-O2", os.path.join(BENCH, "minimal_cgi.c"), "-o", minimal_cgi],
+                   check=True, timeout=120)
+    return minimal_fcgi, minimal_cgi
+
+
+def resident_kib(pid):
+    with open("/proc/%d/status" % pid) as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def bench_fastcgi(args, folder, configs, minimal_fcgi, processes, log):
+    port = free_port()
+    with open(os.path.join(folder, "nginx.conf"), "w") as out:
+        out.write(NGINX_CONF % {"dir": folder, "port": port, "body": SUCCESS_BODY})
+    with open(os.path.join(folder, "php-fpm.conf"), "w") as out:
+        out.write(PHP_CONF % {"dir": folder, "children": PHP_CHILDREN})
+    nginx = processes.start(["nginx", "-c", os.path.join(folder, "nginx.conf"), "-p", folder,
+                             "-e", os.path.join(folder, "nginx-error.log")], log,
+                            lambda: port_open(port))
+    base = "http://127.0.0.1:%d" % port
+    rows = {}
+    php_fpm = shutil.which("php-fpm8.2") or shutil.which("php-fpm")
+    plan = [("static", "nginx return 200 (ceiling)", None, "/static"),
+            ("minimal", "minimal libfcgi responder", [minimal_fcgi, os.path.join(
+                folder, "minimal.sock"), str(THREADS)], "/minimal"),
+            ("php-fpm", "php-fpm ping.path", [php_fpm, "--nodaemonize", "-y", os.path.join(
+                folder, "php-fpm.conf")] if php_fpm else None, "/php-ping")]
+    for kind in ("memory", "cursor", "sql"):
+        plan.append((kind, "healthcheck %s" % {"memory": "memory_backend", "cursor":
+                                                "cursor_backend", "sql": "sql callable"}[kind],
+                     [args.binary, "--config", configs[kind], "--listen", "unix:" + os.path.join(
+                         folder, "healthcheck.sock"), "--threads", str(THREADS)], "/health"))
+    for key, label, command, path in plan:
+        backend = None
+        if command:
+            socket_path = os.path.join(folder, {"minimal": "minimal.sock", "php-fpm":
+                                                "php.sock"}.get(key, "healthcheck.sock"))
+            backend = processes.start(command, log, lambda: connects(socket_path))
+        elif key == "php-fpm":
+            print("  php-fpm not installed: row skipped")
+            continue
+        wrk(base + path, args.warmup, args.connections)
+        row = wrk(base + path, args.duration, args.connections)
+        row["label"] = label
+        rows[key] = row
+        print("  %-28s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms%s" % (
+            label, row["rps"], row["p50_ms"], row["p99_ms"],
+            "  (%d non-2xx!)" % row["non_2xx"] if row["non_2xx"] else ""))
+        if backend:
+            processes.stop(backend)
+    return rows, nginx, port
+
+
+def bench_memory(args, folder, configs, port, processes, log):
+    server = processes.start([args.binary, "--config", configs["memory"], "--listen",
+                              "unix:" + os.path.join(folder, "healthcheck.sock"),
+                              "--threads", str(THREADS)], log,
+                             lambda: connects(os.path.join(folder, "healthcheck.sock")))
+    time.sleep(0.5)
+    idle = resident_kib(server.pid)
+    served = 0
+    while served < MEMORY_REQUESTS:
+        served += wrk("http://127.0.0.1:%d/health" % port, 3, args.connections)["requests"]
+    after = resident_kib(server.pid)
+    processes.stop(server)
+    return {"idle_kib": idle, "after_kib": after, "requests": served}
+
+
+def median_run_ms(argv, env, runs):
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter_ns()
+        subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter_ns() - started)
+    return statistics.median(times) / 1e6
+
+
+def bench_cgi(args, configs, minimal_cgi):
+    env = {"REQUEST_METHOD": "GET", "GATEWAY_INTERFACE": "CGI/1.1", "PATH": "/usr/bin:/bin"}
+    plan = [("minimal C CGI", [minimal_cgi], {}),
+            ("python3 CGI", [sys.executable, os.path.join(BENCH, "minimal_cgi.py")], {})]
+    for kind in ("none", "memory", "cursor", "sql"):
+        plan.append(("healthcheck %s" % kind, [args.binary],
+                     {"HEALTHCHECK_CONFIG": configs[kind]}))
+    rows = {}
+    for label, argv, extra in plan:
+        median_run_ms(argv, dict(env, **extra), max(10, args.cgi_runs // 10))  # Warm the cache.
+        rows[label] = median_run_ms(argv, dict(env, **extra), args.cgi_runs)
+    floor = rows["minimal C CGI"]
+    for label, value in rows.items():
+        print("  %-28s %7.3f ms  %5.2f x minimal C" % (label, value, value / floor))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=os.path.join(REPO, "build", "healthcheck"))
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per row")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--cgi-runs", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
+    parser.add_argument("--json", help="save the results here")
+    args = parser.parse_args()
+    args.binary = os.path.abspath(args.binary)
+    if args.quick:
+        args.duration, args.warmup, args.cgi_runs = 2, 1, 60
+
+    processes = Processes()
+    folder = tempfile.mkdtemp(prefix="healthcheck-bench-")
+    os.chmod(folder, 0o755)
+    log = open(os.path.join(folder, "bench.log"), "wb")
+    try:
+        minimal_fcgi, minimal_cgi = build_baselines(folder)
+        configs = write_configs(folder)
+        print("FastCGI through nginx (wrk -t%d -c%d, %d s each, %d threads per backend):" %
+              (WRK_THREADS, args.connections, args.duration, THREADS))
+        rows, nginx, port = bench_fastcgi(args, folder, configs, minimal_fcgi, processes, log)
+        print("\nMemory (healthcheck, memory_backend, %d threads):" % THREADS)
+        memory = bench_memory(args, folder, configs, port, processes, log)
+        print("  idle VmRSS %d KiB, after %d requests %d KiB" %
+              (memory["idle_kib"], memory["requests"], memory["after_kib"]))
+        processes.stop(nginx, signal.SIGQUIT)
+        print("\nCGI, one process per request (median of %d runs):" % args.cgi_runs)
+        cgi = bench_cgi(args, configs, minimal_cgi)
+
+        print("\nRatios (this run):")
+        for key in ("memory", "cursor", "sql"):
+            parts = ["%s: %.2f x minimal" % (rows[key]["label"],
+                                             rows[key]["rps"] / rows["minimal"]["rps"])]
+            if "php-fpm" in rows:
+                parts.append("%.2f x php-fpm" % (rows[key]["rps"] / rows["php-fpm"]["rps"]))
+            parts.append("p99 %.2f x minimal" % (rows[key]["p99_ms"] / rows["minimal"]["p99_ms"]))
+            print("  " + ", ".join(parts))
+        print("\nTargets:")
+        for text, row, base, field, limit, sense in TARGETS:
+            if base not in rows:
+                continue
+            ratio = rows[row][field] / rows[base][field]
+            met = ratio >= limit if sense == ">=" else ratio <= limit
+            print("  %-50s %5.2f  %s" % (text, ratio, "PASS" if met else "MISS"))
+        worst_cgi = max(cgi["healthcheck %s" % k] for k in ("none", "memory", "cursor", "sql"))
+        ratio = worst_cgi / cgi["minimal C CGI"]
+        print("  %-50s %5.2f  %s" % ("CGI cost (worst kind) <= 1.5 x minimal C", ratio,
+                                     "PASS" if ratio <= 1.5 else "MISS"))
+        print("  %-50s %5d  %s" % ("idle RSS < 4096 KiB", memory["idle_kib"],
+                                   "PASS" if memory["idle_kib"] < 4096 else "MISS"))
+        growth = memory["after_kib"] - memory["idle_kib"]
+        print("  %-50s %5d  %s" % ("RSS growth over 100k requests (KiB)", growth,
+                                   "PASS" if growth <= 1024 else "MISS"))
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump({"fastcgi": rows, "cgi_ms": cgi, "memory": memory}, out, indent=2)
+        return 0
+    finally:
+        processes.stop_all()
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
