@@ -37,6 +37,15 @@ def make_database(path, failed_jobs=0):
     connection.close()
 
 
+def alive(pid):
+    """Running: neither gone nor a zombie (init here may never reap one)."""
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

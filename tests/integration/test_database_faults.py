@@ -8,7 +8,7 @@ import sys
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.support import TestCase, make_database
+from tests.integration.support import TestCase, alive, make_database
 
 CONFIG = """{"services": ["memory_backend", "cursor_backend"],
   "callable": {"sql": "SELECT count(*) = 0 FROM failed_jobs"},
@@ -84,9 +84,9 @@ class DatabaseFaultTest(TestCase):
         with open(marker) as pid_file:
             grandchild = int(pid_file.read())
         deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and running(grandchild):
+        while time.monotonic() < deadline and alive(grandchild):
             time.sleep(0.02)
-        self.assertFalse(running(grandchild))
+        self.assertFalse(alive(grandchild))
 
     def test_deleted_while_served_then_restored(self):
         make_database(self.db)
@@ -117,11 +117,3 @@ class DatabaseFaultTest(TestCase):
         self.assertEqual(fingerprint(self.db), before)
         self.assertEqual(sorted(os.listdir(self.dir)),
                          ["app.db", "hc.sock", "healthcheck.json"])
-
-
-def running(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

@@ -6,7 +6,7 @@ import threading
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.support import Server, TestCase, expected_bytes
+from tests.integration.support import Server, TestCase, alive, expected_bytes
 
 WAIT_S = 5.0
 
@@ -25,15 +25,6 @@ def children_of(pid):
         if int(fields[1]) == pid and fields[0] != "Z":  # A zombie is gone already.
             found.append(int(entry))
     return sorted(found)
-
-
-def alive(pid):
-    """Running, not gone and not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def drain_until_closed(sock):
