@@ -76,8 +76,8 @@ unit-tests: $(BUILD)/unit_tests
 # Every test, from nothing: packages, build, all suites, then the unit and
 # integration suites again under AddressSanitizer + UBSan.
 test: deps
-	@$(MAKE) --no-print-directory check
-	@$(MAKE) --no-print-directory asan
+	@$(MAKE) --no-print-directory -j2 check
+	@$(MAKE) --no-print-directory -j2 asan
 
 # All suites on what is installed: unit (doctest), integration (the real
 # binary), end to end (real web servers).
