@@ -141,7 +141,8 @@ Options:
   --max-requests N recycle a worker after N requests (needs --workers)
   --max-worker-rss-mib N  recycle a worker whose resident memory passes
                    N MiB (default 64; needs --workers)
-  --idle-timeout-ms N  drop a FastCGI connection silent for this long
+  --idle-timeout-ms N  drop a FastCGI connection whose request has not
+                   arrived within N ms, or idle that long between requests
                    (100 to 600000, default 10000)
   --allow-public   allow --listen on a non-loopback address or a bare :PORT
 

@@ -1,20 +1,22 @@
 // ServeFastCgi: worker threads on one socket, and a main thread that takes
-// signals and watches for silent peers.
+// signals and watches the workers.
 //
-// No accept mutex: the kernel's accept is thread-safe, and a mutex would let
-// one thread idling on a kept-alive connection stall the rest (see
-// FASTCGI_NOTES.md). libfcgi blocks without timeouts, so every blocking read
-// or accept is made interruptible: a worker unblocks kWakeSignal only while
-// it waits for a peer, and the main thread sends that signal to workers that
-// have waited past the idle timeout (libfcgi then drops the connection) or
-// when the server stops. While a worker answers, the signal stays blocked, so
-// it never cuts a response.
+// Workers take connections through the Acceptor (no accept mutex: see
+// FASTCGI_NOTES.md) and hand each to libfcgi, which reads requests and
+// writes answers on it. libfcgi has no read timeouts, so the main thread
+// watches every worker that is reading a request: one reading for longer
+// than the idle timeout (a silent, stalled or trickling peer) has its
+// connection shut down, which ends libfcgi's read. Idle kept-alive
+// connections are closed after the idle timeout by the worker itself. To
+// stop, the Acceptor wakes every waiting worker; a worker that is reading or
+// answering a request finishes it first, so stopping loses no request.
 #include "fastcgi_server.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,22 +27,21 @@
 
 #include <fcgiapp.h>
 
+#include "acceptor.h"
 #include "exit_codes.h"
 
 namespace healthcheck {
 namespace {
 
-constexpr int kWakeSignal = SIGUSR2;
 constexpr int kMaxDrainedBodyBytes = 1 << 20;  // A health check ignores bodies; read, don't hoard.
 constexpr int kDrainChunkBytes = 8192;
 constexpr int64_t kWatchTickMs = 100;  // How often the main thread looks at the workers.
-constexpr auto kStopWakeInterval = std::chrono::milliseconds(10);
-constexpr auto kFirstAcceptBackoff = std::chrono::milliseconds(10);
-constexpr auto kMaxAcceptBackoff = std::chrono::milliseconds(1000);
-// In-flight requests end by their deadline; this is the margin past it.
+// In-flight requests end by their deadline (and reading one by the idle
+// timeout); this is the margin past both.
 constexpr int64_t kShutdownMarginMs = 2000;
-
-void IgnoreWake(int) {}
+// libfcgi accepts by itself when it has no connection; it gets a socket that
+// cannot accept, so that it returns to us instead.
+constexpr int kNoListenSocket = -1;
 
 // Writes a request's log lines to its FastCGI stderr stream.
 class RequestStderrLog : public Log {
@@ -54,18 +55,6 @@ class RequestStderrLog : public Log {
  private:
   FCGX_Stream* stream_;
 };
-
-// Errors from FCGX_Accept_r that pass: out of descriptors or memory, or an
-// aborted connection. Anything else means the socket itself is unusable.
-bool IsTransientAcceptError(int code) {
-  switch (-code) {
-    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM: case EAGAIN:
-    case EINTR: case ECONNABORTED: case EPROTO: case EPERM:
-      return true;
-    default:
-      return code == -9999;  // libfcgi's "failed, errno 0".
-  }
-}
 
 sigset_t SignalSet(std::initializer_list<int> signals) {
   sigset_t set;
@@ -81,12 +70,14 @@ class Server {
 
   int Run() {
     // Blocked here and so in every worker: only the main thread takes these.
-    sigset_t handled = SignalSet({SIGTERM, SIGINT, SIGUSR1, SIGHUP, kWakeSignal});
+    sigset_t handled = SignalSet({SIGTERM, SIGINT, SIGUSR1, SIGHUP});
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
-    struct sigaction wake = {};
-    wake.sa_handler = IgnoreWake;  // No SA_RESTART: the point is to interrupt.
-    sigaction(kWakeSignal, &wake, nullptr);
-
+    Result<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(listen_fd_, log_);
+    if (!acceptor.ok()) {
+      log_.error("healthcheck: cannot serve: " + acceptor.status().message());
+      return kExitSoftware;
+    }
+    acceptor_ = std::move(acceptor.value());
     for (int i = 0; i < options_.threads; ++i) {
       workers_.push_back(std::make_unique<Worker>());
       Worker& worker = *workers_.back();
@@ -102,9 +93,12 @@ class Server {
   struct Worker {
     std::thread thread;
     std::atomic<bool> finished{false};
-    // Since when it has been waiting for a peer (accept, request header,
-    // body), 0 while it answers.
-    std::atomic<int64_t> waiting_since_ms{0};
+    // The connection being read, and since when; the watchdog may shut it
+    // down. Guarded by `mutex`, so that the watchdog never touches a
+    // descriptor the worker has closed, nor a connection being answered.
+    std::mutex mutex;
+    int connection_fd = -1;  // Ours: libfcgi reads and closes a duplicate.
+    int64_t reading_since_ms = 0;
     std::atomic<int64_t> own_busy_since_ms{0};
     std::atomic<int64_t>* busy_since_ms = nullptr;
     // This thread's copy of the App, refreshed when a reload bumps the
@@ -113,38 +107,30 @@ class Server {
     uint64_t app_generation = 0;
   };
 
-  const App& CurrentApp(Worker& worker) {
-    if (worker.app_generation != app_generation_.load(std::memory_order_acquire)) {
-      std::lock_guard<std::mutex> lock(app_mutex_);
-      worker.app = app_;
-      worker.app_generation = app_generation_.load(std::memory_order_relaxed);
-    }
-    return *worker.app;
-  }
-
   void WatchUntilStopped() {
     sigset_t waited = SignalSet({SIGTERM, SIGINT, SIGUSR1, SIGHUP});
     const timespec tick = {0, kWatchTickMs * 1000 * 1000};
-    while (!stopping_) {
+    for (;;) {
       int signal = sigtimedwait(&waited, nullptr, &tick);
       if (signal == SIGHUP) {
         Reload();
       } else if (signal > 0) {
         return;
-      } else {
-        WakeSilentPeers();
       }
+      CutSlowReaders();
     }
   }
 
-  // A worker that has waited on a peer past the idle timeout is interrupted:
-  // an idle accept just starts again, a silent connection is dropped.
-  void WakeSilentPeers() {
+  // A peer that has taken longer than the idle timeout to send its request
+  // (silent, stalled mid-record, or trickling) loses its connection.
+  void CutSlowReaders() {
     int64_t now = SteadyNowMs();
     for (auto& worker : workers_) {
-      int64_t since = worker->waiting_since_ms;
-      if (since != 0 && now - since > options_.idle_timeout_ms) {
-        pthread_kill(worker->thread.native_handle(), kWakeSignal);
+      std::lock_guard<std::mutex> lock(worker->mutex);
+      if (worker->reading_since_ms != 0 && worker->connection_fd >= 0 &&
+          now - worker->reading_since_ms > options_.idle_timeout_ms) {
+        shutdown(worker->connection_fd, SHUT_RDWR);
+        worker->reading_since_ms = 0;
       }
     }
   }
@@ -169,82 +155,113 @@ class Server {
   }
 
   int StopWorkers() {
-    stopping_ = true;
-    FCGX_ShutdownPending();
-    int64_t grace_ms = kShutdownMarginMs;
+    acceptor_->Stop();
+    int64_t grace_ms = options_.idle_timeout_ms + kShutdownMarginMs;
     {
       std::lock_guard<std::mutex> lock(app_mutex_);
       grace_ms += app_->check.timeout_ms;
     }
     int64_t give_up_ms = SteadyNowMs() + grace_ms;
+    const timespec tick = {0, kWatchTickMs * 1000 * 1000};
     for (;;) {
       bool all_finished = true;
-      for (auto& worker : workers_) {
-        if (worker->finished) continue;
-        all_finished = false;
-        pthread_kill(worker->thread.native_handle(), kWakeSignal);
-      }
+      for (auto& worker : workers_) all_finished = all_finished && worker->finished;
       if (all_finished) break;
       if (SteadyNowMs() > give_up_ms) {
         log_.error("healthcheck: requests still running after the shutdown grace period; exiting");
         _exit(failed_ ? kExitSoftware : kExitOk);
       }
-      std::this_thread::sleep_for(kStopWakeInterval);
+      CutSlowReaders();  // Requests still being read are bounded as ever.
+      nanosleep(&tick, nullptr);
     }
     for (auto& worker : workers_) worker->thread.join();
     return failed_ ? kExitSoftware : kExitOk;
   }
 
-  // Runs `wait` with the wake signal open, publishing since when we wait.
-  template <typename Wait>
-  auto Interruptibly(Worker& worker, Wait wait) {
-    static const sigset_t kWake = SignalSet({kWakeSignal});
-    worker.waiting_since_ms = SteadyNowMs();
-    pthread_sigmask(SIG_UNBLOCK, &kWake, nullptr);
-    auto result = wait();
-    pthread_sigmask(SIG_BLOCK, &kWake, nullptr);
-    worker.waiting_since_ms = 0;
-    return result;
+  const App& CurrentApp(Worker& worker) {
+    if (worker.app_generation != app_generation_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(app_mutex_);
+      worker.app = app_;
+      worker.app_generation = app_generation_.load(std::memory_order_relaxed);
+    }
+    return *worker.app;
+  }
+
+  // Takes a new connection for `request`, or false when the server stops.
+  bool TakeConnection(Worker& worker, FCGX_Request& request) {
+    Result<int> connection = acceptor_->Accept();
+    if (!connection.ok()) {
+      log_.error("healthcheck: cannot accept on the FastCGI socket: " +
+                 connection.status().message() + "; stopping");
+      failed_ = true;
+      RequestStop();
+      return false;
+    }
+    if (connection.value() < 0) return false;
+    // libfcgi closes its descriptor when it is done with the connection; the
+    // watchdog holds ours, so it can never hit a reused descriptor number.
+    int for_libfcgi = fcntl(connection.value(), F_DUPFD_CLOEXEC, 0);
+    if (for_libfcgi < 0) {
+      close(connection.value());
+      return true;  // Out of descriptors: the peer retries; so do we.
+    }
+    std::lock_guard<std::mutex> lock(worker.mutex);
+    worker.connection_fd = connection.value();
+    request.ipcFd = for_libfcgi;
+    // So that FCGX_Accept_r's own finish keeps the descriptor we just gave it.
+    request.keepConnection = 1;
+    return true;
+  }
+
+  // Closes our side once libfcgi has closed its own.
+  void ReleaseConnectionIfClosed(Worker& worker, const FCGX_Request& request) {
+    if (request.ipcFd >= 0) return;
+    std::lock_guard<std::mutex> lock(worker.mutex);
+    if (worker.connection_fd >= 0) close(worker.connection_fd);
+    worker.connection_fd = -1;
+  }
+
+  // Reads one request on the worker's connection, and its body; false when
+  // libfcgi gave up on the connection (end, garbage, or cut by the watchdog).
+  bool ReadRequest(Worker& worker, FCGX_Request& request) {
+    {
+      std::lock_guard<std::mutex> lock(worker.mutex);
+      worker.reading_since_ms = SteadyNowMs();
+    }
+    bool accepted = FCGX_Accept_r(&request) >= 0;
+    if (accepted) DrainBody(request.in);
+    std::lock_guard<std::mutex> lock(worker.mutex);
+    worker.reading_since_ms = 0;
+    return accepted;
   }
 
   void WorkerLoop(Worker& worker) {
     FCGX_Request request;
-    FCGX_InitRequest(&request, listen_fd_, FCGI_FAIL_ACCEPT_ON_INTR);
-    auto backoff = kFirstAcceptBackoff;
-    while (!stopping_) {
-      // A wake sent while we answered is taken as the signal opens; hence the
-      // second look at stopping_ inside. The body is drained inside the same
-      // window: a peer may stall there too.
-      int accepted = Interruptibly(worker, [&] {
-        if (stopping_) return -EINTR;
-        int code = FCGX_Accept_r(&request);
-        if (code >= 0) DrainBody(request.in);
-        return code;
-      });
-      if (accepted < 0) {
-        if (stopping_) break;
-        if (!IsTransientAcceptError(accepted)) {
-          log_.error(std::string("healthcheck: cannot accept on the FastCGI socket: ") +
-                     strerror(-accepted) + "; stopping");
-          failed_ = true;
-          RequestStop();
-          break;
-        }
-        // EINTR is our own wake; EAGAIN a timed-out accept. Neither is news.
-        if (accepted != -EINTR && accepted != -EAGAIN) {
-          log_.error(std::string("healthcheck: accept failed, retrying: ") + strerror(-accepted));
-          std::this_thread::sleep_for(backoff);
-          backoff = std::min(backoff * 2, kMaxAcceptBackoff);
-        }
+    FCGX_InitRequest(&request, kNoListenSocket, 0);
+    for (;;) {
+      if (request.ipcFd < 0) {
+        if (!TakeConnection(worker, request)) break;
+        if (request.ipcFd < 0) continue;
+      } else if (acceptor_->WaitReadable(request.ipcFd, options_.idle_timeout_ms) !=
+                 Acceptor::Wait::kReadable) {
+        // An idle kept-alive connection past the idle timeout, or the stop.
+        FCGX_Free(&request, 1);
+        ReleaseConnectionIfClosed(worker, request);
         continue;
       }
-      backoff = kFirstAcceptBackoff;
+      if (!ReadRequest(worker, request)) {
+        ReleaseConnectionIfClosed(worker, request);
+        continue;
+      }
+      *worker.busy_since_ms = SteadyNowMs();
       Answer(worker, request);
       FCGX_Finish_r(&request);
       *worker.busy_since_ms = 0;
+      ReleaseConnectionIfClosed(worker, request);
       CountRequest();
     }
     FCGX_Free(&request, 1);
+    ReleaseConnectionIfClosed(worker, request);
     worker.finished = true;
   }
 
@@ -252,7 +269,6 @@ class Server {
     Request parsed;
     // libfcgi's strings die at FCGX_Finish_r; Request keeps copies.
     if (const char* method = FCGX_GetParam("REQUEST_METHOD", request.envp)) parsed.method = method;
-    *worker.busy_since_ms = SteadyNowMs();
     RequestStderrLog log(request.err);
     Response response = HandleWithApp(parsed, CurrentApp(worker), log);
     // A peer that went away is its own problem; the next request is ours.
@@ -261,15 +277,14 @@ class Server {
 
   // libfcgi does not read what we leave, and a large unread body on a
   // kept-alive connection makes it drop the connection.
-  static int DrainBody(FCGX_Stream* in) {
+  static void DrainBody(FCGX_Stream* in) {
     char chunk[kDrainChunkBytes];
     int drained = 0;
     while (drained < kMaxDrainedBodyBytes) {
       int got = FCGX_GetStr(chunk, sizeof chunk, in);
-      if (got <= 0) break;
+      if (got <= 0) return;
       drained += got;
     }
-    return drained;
   }
 
   void CountRequest() {
@@ -285,8 +300,8 @@ class Server {
   std::atomic<uint64_t> app_generation_{1};  // Workers start at 0, so they load it first.
   ServerOptions options_;
   Log& log_;
+  std::unique_ptr<Acceptor> acceptor_;
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::atomic<bool> stopping_{false};
   std::atomic<bool> failed_{false};
   std::atomic<int64_t> served_{0};
 };

@@ -16,9 +16,9 @@ inline constexpr int64_t kDefaultIdleTimeoutMs = 10000;
 
 struct ServerOptions {
   int threads = 4;
-  // A connection that sends nothing (or stalls inside a record) for this
-  // long is dropped, so silent peers cannot pin threads: libfcgi has no read
-  // timeouts of its own.
+  // A connection whose request has not arrived within this long, or idle
+  // this long between requests, is dropped, so silent peers cannot pin
+  // threads: libfcgi has no read timeouts of its own.
   int64_t idle_timeout_ms = kDefaultIdleTimeoutMs;
   // Stop after this many requests (0: never), to be replaced by the master.
   int64_t max_requests = 0;

@@ -81,6 +81,26 @@ class SupervisionTest(TestCase):
         self.assertGreater(len(seen), 2)
         self.assertIn("retired after its requests", server.log_text())
 
+    def test_recycling_under_concurrent_load_loses_no_request(self):
+        server, address, _ = self.start_master(extra=["--max-requests", "10"])
+        replies, errors = [], []
+
+        def client():
+            try:
+                for _ in range(60):
+                    replies.append(fastcgi_wire.fetch(address).stdout)
+            except OSError as error:
+                errors.append(error)
+
+        clients = [threading.Thread(target=client) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=60)
+        self.assertEqual(errors, [])
+        self.assertEqual(replies, [expected_bytes(True)] * 240)
+        self.assertGreaterEqual(server.log_text().count("retired after its requests"), 10)
+
     def test_sighup_replaces_workers_with_the_new_configuration(self):
         config = self.write_config('{"services": ["memory_backend"]}')
         server, address, old = self.start_master(config)
