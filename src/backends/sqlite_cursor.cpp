@@ -1,8 +1,11 @@
 // SqliteCursor on the SQLite3 C API.
 #include "sqlite_cursor.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <mutex>
@@ -26,6 +29,44 @@ void ConfigureSqliteOnce() {
     sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
     sqlite3_initialize();
   });
+}
+
+// SQLite's file header: the magic string, then at offsets 18 and 19 the
+// read and write versions, 2 for a database in WAL mode.
+constexpr size_t kHeaderBytes = 100;
+constexpr char kHeaderMagic[] = "SQLite format 3";
+constexpr int kWalVersion = 2;
+
+// True for a WAL-mode database with no -wal file beside it: nobody is
+// writing, and everything is in the main file. Opening such a database
+// even read-only makes SQLite create -wal and -shm files and leave them
+// behind (and fail in a read-only folder); a health check must create
+// nothing.
+bool IsQuietWalDatabase(const std::string& path) {
+  if (access((path + "-wal").c_str(), F_OK) == 0) return false;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  unsigned char header[kHeaderBytes];
+  ssize_t got = pread(fd, header, sizeof header, 0);
+  close(fd);
+  return got == static_cast<ssize_t>(sizeof header) &&
+         memcmp(header, kHeaderMagic, sizeof kHeaderMagic) == 0 &&
+         header[18] == kWalVersion && header[19] == kWalVersion;
+}
+
+// "file:" URI for `path`, with the characters a URI gives meaning escaped.
+std::string FileUri(const std::string& path, const char* query) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char escaped[4];
+      snprintf(escaped, sizeof escaped, "%%%02X", static_cast<unsigned char>(c));
+      uri += escaped;
+    } else {
+      uri += c;
+    }
+  }
+  return uri + "?" + query;
 }
 
 int StopAtDeadline(void* deadline) {
@@ -72,7 +113,15 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
   // READONLY never creates the file; NOMUTEX because one request's thread
   // owns the connection; EXRESCODE for precise reasons in the log.
   int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  int code = sqlite3_open_v2(settings.database.c_str(), &db, flags, nullptr);
+  std::string target = settings.database;
+  if (IsQuietWalDatabase(settings.database)) {
+    // No writer and no log: the main file is the whole database, and
+    // "immutable" reads it without the -shm and -wal files a WAL reader
+    // would otherwise create.
+    target = FileUri(settings.database, "immutable=1");
+    flags |= SQLITE_OPEN_URI;
+  }
+  int code = sqlite3_open_v2(target.c_str(), &db, flags, nullptr);
   // The cursor owns the handle from here, even a failed one.
   std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(db, settings.database, deadline));
   if (db == nullptr) return Status::Error("cannot open \"" + settings.database + "\": out of memory");

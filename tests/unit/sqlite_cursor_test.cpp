@@ -223,3 +223,35 @@ TEST_CASE("a query running past the deadline is interrupted") {
         "cannot read \"" + dir.file("app.db") + "\": stopped at the request deadline");
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
 }
+
+namespace {
+// A WAL-mode database, checkpointed and closed: no -wal or -shm beside it.
+void MakeWalDatabase(const std::string& path) {
+  testing::RunPython(
+      "import sqlite3, sys\n"
+      "c = sqlite3.connect(sys.argv[1])\n"
+      "c.execute('PRAGMA journal_mode=WAL')\n"
+      "c.execute('CREATE TABLE failed_jobs (id INTEGER PRIMARY KEY)')\n"
+      "c.commit()\n"
+      "c.close()\n",
+      path);
+}
+}  // namespace
+
+TEST_CASE("a WAL database nobody writes is read without creating -wal or -shm") {
+  TempDir dir;
+  for (const std::string name : {"app.db", "odd?name#with%.db"}) {
+    std::string path = dir.file(name);
+    MakeWalDatabase(path);
+    REQUIRE_FALSE(Exists(path + "-wal"));
+    std::string before = ReadFile(path);
+    {
+      auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
+      REQUIRE_MESSAGE(cursor.ok(), cursor.status().message());
+      CHECK_FALSE(Truthy(*cursor.value(), "SELECT count(*) FROM failed_jobs"));
+    }
+    CHECK_FALSE(Exists(path + "-wal"));
+    CHECK_FALSE(Exists(path + "-shm"));
+    CHECK(ReadFile(path) == before);
+  }
+}
