@@ -7,17 +7,18 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "exit_codes.h"
 
 namespace healthcheck {
 namespace {
 
 constexpr long long kMaxDrainedBodyBytes = 1 << 20;
-// How long a web server may take to hand over the body it announced.
-constexpr int kBodyReadTimeoutMs = 2000;
+// How long a web server may take, in all, to hand over the body it announced.
+constexpr int64_t kBodyReadTimeoutMs = 2000;
 
 // Reads and drops the body, at most CONTENT_LENGTH and the cap, and never
-// waits on a silent stdin for longer than kBodyReadTimeoutMs.
+// for longer than kBodyReadTimeoutMs in all, however slowly it trickles in.
 void DrainBody(const char* content_length) {
   if (content_length == nullptr) return;
   char* end = nullptr;
@@ -25,9 +26,10 @@ void DrainBody(const char* content_length) {
   if (end == content_length || *end != '\0' || left <= 0) return;
   if (left > kMaxDrainedBodyBytes) left = kMaxDrainedBodyBytes;
   char chunk[8192];
+  Deadline deadline = Deadline::FromNow(kBodyReadTimeoutMs);
   while (left > 0) {
     struct pollfd input = {0, POLLIN, 0};
-    int ready = poll(&input, 1, kBodyReadTimeoutMs);
+    int ready = poll(&input, 1, static_cast<int>(deadline.remaining_ms()));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) return;
     ssize_t got = read(0, chunk, left < static_cast<long long>(sizeof chunk) ? left : sizeof chunk);

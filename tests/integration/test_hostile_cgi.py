@@ -63,3 +63,21 @@ class HostileCgiTest(TestCase):
         finally:
             os.close(writer)
         self.assertEqual(result.returncode, 70)  # EPIPE, not killed by SIGPIPE.
+
+    def test_a_trickled_body_cannot_hold_the_process(self):
+        process = subprocess.Popen([BINARY], env={"REQUEST_METHOD": "POST",
+                                                  "CONTENT_LENGTH": "1000"},
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        self.addCleanup(lambda: process.poll() is None and process.kill())
+        started = time.monotonic()
+        try:
+            while process.poll() is None and time.monotonic() - started < 6:
+                process.stdin.write(b"x")
+                process.stdin.flush()
+                time.sleep(0.3)
+        except BrokenPipeError:
+            pass  # It stopped reading: good.
+        stdout, _ = process.communicate(timeout=5)
+        self.assertEqual(stdout, expected_bytes(True))
+        self.assertLess(time.monotonic() - started, 4)
