@@ -288,6 +288,7 @@ class Server {
   }
 
   void CountRequest() {
+    if (options_.answered != nullptr) options_.answered->fetch_add(1, std::memory_order_relaxed);
     if (options_.max_requests > 0 && ++served_ == options_.max_requests) RequestStop();
   }
 

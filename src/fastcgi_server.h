@@ -29,6 +29,8 @@ struct ServerOptions {
   // clock, ms) it has been answering a request, 0 when it is not. The master
   // reads these from shared memory to find stuck workers. May be null.
   std::atomic<int64_t>* busy_since_ms = nullptr;
+  // Counts the requests this process answered, for the master. May be null.
+  std::atomic<int64_t>* answered = nullptr;
 };
 
 // Milliseconds on the steady clock, comparable between processes.

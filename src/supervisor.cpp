@@ -22,8 +22,11 @@ namespace healthcheck {
 namespace {
 
 constexpr int64_t kTickMs = 100;
-// A worker that dies sooner than this after its start is crashing, not
-// recycling: its slot waits before the next try, doubling up to the cap.
+// A worker that dies without having answered a request, sooner than this
+// after its start, is crash-looping: its slot waits before the next try,
+// doubling up to the cap. One that answered was killed by something else
+// (a hostile record, say) and is replaced at once, however young: under a
+// stream of aborts, waiting would take the URL down for the attacker.
 constexpr int64_t kHealthyLifetimeMs = 1000;
 constexpr int64_t kFirstRestartDelayMs = 100;
 constexpr int64_t kMaxRestartDelayMs = 5000;
@@ -60,18 +63,20 @@ class Supervisor {
         slots_(static_cast<size_t>(options.workers)) {}
 
   ~Supervisor() {
-    if (busy_ != nullptr) munmap(busy_, BusyBytes());
+    if (busy_ != nullptr) munmap(busy_, SharedBytes());
   }
 
   int Run() {
     // Shared with the workers: where each worker thread says since when it
     // has been busy on a request.
-    void* shared = mmap(nullptr, BusyBytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void* shared =
+        mmap(nullptr, SharedBytes(), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared == MAP_FAILED) {
       log_.error(std::string("healthcheck: cannot map shared memory: ") + strerror(errno));
       return kExitOsError;
     }
-    busy_ = new (shared) std::atomic<int64_t>[slots_.size() * Threads()]();
+    // Per slot: a busy stamp for each thread, then the requests answered.
+    busy_ = new (shared) std::atomic<int64_t>[slots_.size() * (Threads() + 1)]();
     sigset_t signals = MasterSignals();
     sigprocmask(SIG_BLOCK, &signals, nullptr);
     const timespec tick = {0, kTickMs * 1000 * 1000};
@@ -96,8 +101,12 @@ class Supervisor {
   };
 
   int Threads() const { return options_.worker.threads; }
-  size_t BusyBytes() const { return slots_.size() * static_cast<size_t>(Threads()) * sizeof(std::atomic<int64_t>); }
-  std::atomic<int64_t>* BusySlots(size_t slot) { return busy_ + slot * static_cast<size_t>(Threads()); }
+  size_t SlotWords() const { return static_cast<size_t>(Threads()) + 1; }
+  size_t SharedBytes() const {
+    return slots_.size() * SlotWords() * sizeof(std::atomic<int64_t>);
+  }
+  std::atomic<int64_t>* BusySlots(size_t slot) { return busy_ + slot * SlotWords(); }
+  std::atomic<int64_t>& Answered(size_t slot) { return busy_[slot * SlotWords() + Threads()]; }
 
   void StartMissingWorkers() {
     int64_t now = SteadyNowMs();
@@ -108,6 +117,7 @@ class Supervisor {
 
   void StartWorker(size_t index) {
     for (int t = 0; t < Threads(); ++t) BusySlots(index)[t] = 0;
+    Answered(index) = 0;
     pid_t master = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -124,6 +134,7 @@ class Supervisor {
       sigprocmask(SIG_SETMASK, &none, nullptr);
       ServerOptions worker = options_.worker;
       worker.busy_since_ms = BusySlots(index);
+      worker.answered = &Answered(index);
       worker.reload = nullptr;  // The master reloads, by replacing workers.
       _exit(ServeFastCgi(listen_fd_, app_, worker, log_));
     }
@@ -140,13 +151,13 @@ class Supervisor {
         retiring_.erase(retired);
         continue;
       }
-      for (Slot& slot : slots_) {
-        if (slot.pid == pid) WorkerEnded(slot, status);
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].pid == pid) WorkerEnded(slots_[i], status, Answered(i) > 0);
       }
     }
   }
 
-  void WorkerEnded(Slot& slot, int status) {
+  void WorkerEnded(Slot& slot, int status, bool answered_any) {
     std::string who = "healthcheck: worker " + std::to_string(slot.pid);
     bool crashed = true;
     if (WIFSIGNALED(status)) {
@@ -160,7 +171,7 @@ class Supervisor {
       crashed = false;
     }
     int64_t now = SteadyNowMs();
-    if (crashed && now - slot.started_ms < kHealthyLifetimeMs) {
+    if (crashed && !answered_any && now - slot.started_ms < kHealthyLifetimeMs) {
       slot.next_start_ms = now + slot.restart_delay_ms;
       slot.restart_delay_ms = std::min(slot.restart_delay_ms * 2, kMaxRestartDelayMs);
     } else {
