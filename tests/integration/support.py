@@ -37,13 +37,48 @@ def make_database(path, failed_jobs=0):
     connection.close()
 
 
-def alive(pid):
-    """Running: neither gone nor a zombie (init here may never reap one)."""
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name, or None."""
     try:
         with open("/proc/%d/stat" % pid) as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return stat.read().rsplit(")", 1)[1].split()
     except OSError:
-        return False
+        return None
+
+
+def alive(pid):
+    """Running: neither gone nor a zombie (init here may never reap one)."""
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def children_of(pid):
+    """Live processes whose parent is `pid`, sorted."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = proc_stat(int(entry))
+            if fields and int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return sorted(found)
+
+
+def footprint(pid):
+    """(VmRSS in KiB, open descriptors) of a process."""
+    with open("/proc/%d/status" % pid) as status:
+        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return rss, len(os.listdir("/proc/%d/fd" % pid))
+
+
+def wait_until(predicate, timeout=5.0, pause=0.02):
+    """Polls `predicate` until it is truthy or the time is up; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(pause)
+    return predicate()
 
 
 def free_port():

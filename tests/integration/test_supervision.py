@@ -6,25 +6,9 @@ import threading
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.support import Server, TestCase, alive, expected_bytes
+from tests.integration.support import (Server, TestCase, alive, children_of, expected_bytes,
+                                       wait_until)
 
-WAIT_S = 5.0
-
-
-def children_of(pid):
-    """Process ids whose parent is `pid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":  # A zombie is gone already.
-            found.append(int(entry))
-    return sorted(found)
 
 
 def drain_until_closed(sock):
@@ -33,16 +17,6 @@ def drain_until_closed(sock):
             pass
     except OSError:
         pass
-
-
-def wait_until(predicate, timeout=WAIT_S):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    return predicate()
 
 
 class SupervisionTest(TestCase):

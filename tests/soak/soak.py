@@ -20,6 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tests.integration import fastcgi_wire as wire  # noqa: E402
+from tests.integration.support import children_of, footprint  # noqa: E402
 
 GOOD_CLIENTS = 3
 HOSTILE_CLIENTS = 2
@@ -49,27 +50,6 @@ def hostile_actions():
         lambda: wire.begin_request() + wire.record(wire.ABORT_REQUEST, 1),
         lambda: os.urandom(random.randint(1, 300)),
     ]
-
-
-def worker_pids(master):
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == master and fields[0] != "Z":
-                    pids.append(int(entry))
-            except OSError:
-                pass
-    return sorted(pids)
-
-
-def footprint(pid):
-    """(VmRSS KiB, open descriptors) of a process."""
-    with open("/proc/%d/status" % pid) as status:
-        rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    return rss, len(os.listdir("/proc/%d/fd" % pid))
 
 
 def run(binary, seconds, report=print):
@@ -130,12 +110,12 @@ def run(binary, seconds, report=print):
             for thread in threads:
                 thread.start()
             time.sleep(seconds * WARM_UP_FRACTION)
-            workers = worker_pids(server.pid)
+            workers = children_of(server.pid)
             before = {pid: footprint(pid) for pid in workers}
             for thread in threads:
                 thread.join(timeout=seconds + 30)
             time.sleep(1.0)  # Quiescence: idle connections time out and close.
-            after = {pid: footprint(pid) for pid in worker_pids(server.pid)}
+            after = {pid: footprint(pid) for pid in children_of(server.pid)}
             report("requests: %(good)d good answered, %(bad)d bad, %(hostile)d hostile" % counts)
             if counts["bad"]:
                 problems.append("%d good requests were not answered correctly" % counts["bad"])
