@@ -141,6 +141,22 @@ class FastCgiTest(TestCase):
         self.assertLess(time.monotonic() - started, 3)
         self.assertAnswer(result["reply"], healthy=True)
 
+    def test_sigterm_closes_idle_kept_alive_connections_at_once(self):
+        server, address = self.start_server()
+        idle = []
+        for _ in range(3):
+            sock = fastcgi_wire.connect(address)
+            self.addCleanup(sock.close)
+            sock.sendall(fastcgi_wire.request_bytes({"REQUEST_METHOD": "GET"}, keep_conn=True))
+            self.assertAnswer(fastcgi_wire.read_reply(sock), healthy=True)
+            idle.append(sock)
+        started = time.monotonic()
+        self.assertEqual(server.stop(signal.SIGTERM), 0)
+        # libfcgi's own close would wait 2 s per connection for the peer.
+        self.assertLess(time.monotonic() - started, 1.0)
+        for sock in idle:
+            self.assertEqual(sock.recv(16), b"")  # A clean end, no reset.
+
     def test_sighup_reloads_and_a_bad_file_is_refused(self):
         config = self.write_config('{"services": ["memory_backend"]}')
         server, address = self.start_server(config)
