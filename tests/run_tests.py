@@ -59,7 +59,7 @@ def main():
     python_passed, python_failed = run_python_suites(args.suite or PYTHON_SUITES)
     passed, failed = unit_passed + python_passed, unit_failed + python_failed
     print("unit: %d passed, %d failed" % (unit_passed, unit_failed))
-    print("integration: %d passed, %d failed" % (python_passed, python_failed))
+    print("integration and end-to-end: %d passed, %d failed" % (python_passed, python_failed))
     print("tests: %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
