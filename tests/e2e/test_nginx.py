@@ -1,8 +1,20 @@
 """nginx -> healthcheck over FastCGI, the responder started by spawn-fcgi."""
 import os
-import subprocess
+import shutil
 
-from tests.e2e.servers import ServerTestCase, fill, free_port, port_open, shipped
+from tests.e2e.servers import REPO, ServerTestCase, fill, free_port, port_open, shipped
+
+# An nginx.conf around the shipped snippets: an upstream and a location.
+MINIMAL_NGINX = """user www-data; daemon off; pid %(p)s/nginx.pid; error_log %(p)s/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path %(p)s/cb; fastcgi_temp_path %(p)s/fc; proxy_temp_path %(p)s/px;
+  uwsgi_temp_path %(p)s/uw; scgi_temp_path %(p)s/sc;
+  %(upstream)s
+  server { listen 127.0.0.1:%(port)d; %(location)s }
+}
+"""
 
 
 class NginxTest(ServerTestCase):
@@ -38,40 +50,33 @@ class NginxTest(ServerTestCase):
         config = self.app_config()
         socket_path = self.path("healthcheck.sock")
         self.spawn_responder(config, socket_path=socket_path)
-        prefix = self.path("nginx")
-        os.makedirs(prefix)
         port = free_port()
         upstream = fill(shipped("nginx/healthcheck-upstream-unix.conf"),
                         {"/run/healthcheck/healthcheck.sock": socket_path})
-        location = shipped("nginx/healthcheck-location.conf")
-        location = location.replace("include fastcgi_params;",
-                                    "include /etc/nginx/fastcgi_params;")
+        self.serve_snippets(upstream, port)
+        self.assertHealthyUrl(port)
+
+    def test_shipped_tcp_upstream_snippet_with_the_memory_only_example(self):
+        config = self.path("memory.json")
+        shutil.copy(os.path.join(REPO, "conf", "memory.json"), config)
+        os.chmod(config, 0o644)
+        fastcgi_port = free_port()
+        self.spawn_responder(config, tcp_port=fastcgi_port)
+        port = free_port()
+        upstream = fill(shipped("nginx/healthcheck-upstream-tcp.conf"),
+                        {"127.0.0.1:9000": "127.0.0.1:%d" % fastcgi_port})
+        self.serve_snippets(upstream, port)
+        self.assertHealthyUrl(port)
+
+    def serve_snippets(self, upstream, port):
+        """nginx with the shipped location snippet and `upstream`, on `port`."""
+        prefix = self.path("nginx")
+        os.makedirs(prefix)
+        location = shipped("nginx/healthcheck-location.conf").replace(
+            "include fastcgi_params;", "include /etc/nginx/fastcgi_params;")
         with open(os.path.join(prefix, "nginx.conf"), "w") as out:
-            out.write("""user www-data; daemon off; pid %(p)s/nginx.pid; error_log %(p)s/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path %(p)s/cb; fastcgi_temp_path %(p)s/fc; proxy_temp_path %(p)s/px;
-  uwsgi_temp_path %(p)s/uw; scgi_temp_path %(p)s/sc;
-  %(upstream)s
-  server { listen 127.0.0.1:%(port)d; %(location)s }
-}
-""" % {"p": prefix, "upstream": upstream, "port": port, "location": location})
+            out.write(MINIMAL_NGINX % {"p": prefix, "upstream": upstream, "port": port,
+                                       "location": location})
         self.nginx_error_log = os.path.join(prefix, "error.log")
         self.start(["nginx", "-c", os.path.join(prefix, "nginx.conf"), "-p", prefix],
                    "nginx.out", lambda: port_open(port))
-        self.assertHealthyUrl(port)
-
-    def test_shipped_tcp_upstream_snippet_parses(self):
-        prefix = self.path("nginx")
-        os.makedirs(prefix)
-        with open(os.path.join(prefix, "nginx.conf"), "w") as out:
-            out.write("events {}\nhttp {\n%s\nserver { listen 127.0.0.1:%d; %s }\n}\n" % (
-                shipped("nginx/healthcheck-upstream-tcp.conf"), free_port(),
-                shipped("nginx/healthcheck-location.conf").replace(
-                    "include fastcgi_params;", "include /etc/nginx/fastcgi_params;")))
-        result = subprocess.run(["nginx", "-t", "-c", os.path.join(prefix, "nginx.conf"),
-                                 "-p", prefix, "-g", "pid %s/nginx.pid; error_log %s/e.log;"
-                                 % (prefix, prefix)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
-        self.assertEqual(result.returncode, 0, result.stdout.decode())
