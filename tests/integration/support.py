@@ -5,6 +5,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -35,6 +36,23 @@ def make_database(path, failed_jobs=0):
     connection.executemany("INSERT INTO failed_jobs DEFAULT VALUES", [()] * failed_jobs)
     connection.commit()
     connection.close()
+
+
+def hold_exclusive_lock(test, path):
+    """Another process holds an EXCLUSIVE transaction on the SQLite file
+    `path` until the test ends, the way a long migration would."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time\n"
+         "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+         "c.execute('BEGIN EXCLUSIVE')\n"
+         "print('locked', flush=True)\n"
+         "time.sleep(30)\n", path], stdout=subprocess.PIPE)
+    test.addCleanup(holder.stdout.close)
+    test.addCleanup(holder.wait, 5)
+    test.addCleanup(holder.kill)
+    test.assertEqual(holder.stdout.readline(), b"locked\n")
+    return holder
 
 
 def proc_stat(pid):

@@ -3,12 +3,10 @@ corrupted. Every answer comes on time, and the file is never created or
 changed by a check."""
 import hashlib
 import os
-import subprocess
-import sys
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.support import TestCase, alive, make_database
+from tests.integration.support import TestCase, alive, hold_exclusive_lock, make_database
 
 CONFIG = """{"services": ["memory_backend", "cursor_backend"],
   "callable": {"sql": "SELECT count(*) = 0 FROM failed_jobs"},
@@ -38,17 +36,7 @@ class DatabaseFaultTest(TestCase):
     def test_locked_by_an_exclusive_transaction_fails_within_the_deadline(self):
         make_database(self.db)
         before = fingerprint(self.db)
-        holder = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sqlite3, sys, time\n"
-             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-             "c.execute('BEGIN EXCLUSIVE')\n"
-             "print('locked', flush=True)\n"
-             "time.sleep(30)\n", self.db], stdout=subprocess.PIPE)
-        self.addCleanup(holder.stdout.close)
-        self.addCleanup(holder.wait, 5)
-        self.addCleanup(holder.kill)
-        self.assertEqual(holder.stdout.readline(), b"locked\n")
+        holder = hold_exclusive_lock(self, self.db)
         reply, took = self.fetch_timed()
         self.assertAnswer(reply, healthy=False)
         self.assertIn(b"database is locked", reply.stderr)

@@ -11,7 +11,6 @@ import os
 import pwd
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,7 +18,8 @@ import unittest
 import uuid
 
 from tests.integration import hostile_support as hs
-from tests.integration.support import BINARY, Server, TestCase, make_database
+from tests.integration.support import (BINARY, Server, TestCase, hold_exclusive_lock,
+                                       make_database)
 
 DEFAULT_DEADLINE_S = 2.0
 EARLY_S = 0.1  # An answer this much before the deadline did not wait for it.
@@ -107,17 +107,7 @@ class DeadlineTest(TestCase):
             '{"services": ["cursor_backend"], %s, "timeout_ms": 500,'
             ' "cursor_backend": {"database": "app.db", "timeout_ms": 10000}}' % SQL_CHECK)
         _, address = self.start_server(config, ["--workers", "2"])
-        holder = subprocess.Popen(
-            [sys.executable, "-c",
-             "import sqlite3, sys, time\n"
-             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-             "c.execute('BEGIN EXCLUSIVE')\n"
-             "print('locked', flush=True)\n"
-             "time.sleep(30)\n", db], stdout=subprocess.PIPE)
-        self.addCleanup(holder.stdout.close)
-        self.addCleanup(holder.wait, 5)
-        self.addCleanup(holder.kill)
-        self.assertEqual(holder.stdout.readline(), b"locked\n")
+        holder = hold_exclusive_lock(self, db)
         reply, took = hs.timed_fetch(address)
         self.assertAnsweredAtTheDeadline(reply, took, 0.5)
         self.assertIn(b"locked", reply.stderr)
