@@ -11,11 +11,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 
-from tests.integration.support import (BINARY, FAILURE_BODY, REPO, SUCCESS_BODY, TestCase,
-                                       free_port, make_database)
+# BINARY, REPO, free_port and make_database are used by the e2e tests through here.
+from tests.integration.support import (BINARY, FAILURE_BODY, REPO, SUCCESS_BODY,  # noqa: F401
+                                       TestCase, free_port, make_database)
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0

@@ -7,7 +7,7 @@ import threading
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.support import BINARY, Server, TestCase, expected_bytes, free_port, make_database
+from tests.integration.support import Server, TestCase, expected_bytes, free_port, make_database
 
 SQL_CONFIG = """{"services": ["memory_backend", "cursor_backend"],
   "callable": {"sql": "SELECT count(*) = 0 FROM failed_jobs"},

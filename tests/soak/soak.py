@@ -9,9 +9,7 @@ import argparse
 import os
 import random
 import signal
-import socket
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
