@@ -75,8 +75,9 @@ class Supervisor {
       log_.error(std::string("healthcheck: cannot map shared memory: ") + strerror(errno));
       return kExitOsError;
     }
-    // Per slot: a busy stamp for each thread, then the requests answered.
-    busy_ = new (shared) std::atomic<int64_t>[slots_.size() * (Threads() + 1)]();
+    // Per slot, two regions (a worker and its retiring predecessor), each a
+    // busy stamp per thread then the requests answered.
+    busy_ = new (shared) std::atomic<int64_t>[kRegionsPerSlot * slots_.size() * SlotWords()]();
     sigset_t signals = MasterSignals();
     sigprocmask(SIG_BLOCK, &signals, nullptr);
     const timespec tick = {0, kTickMs * 1000 * 1000};
@@ -98,15 +99,23 @@ class Supervisor {
     int64_t started_ms = 0;
     int64_t next_start_ms = 0;
     int64_t restart_delay_ms = kFirstRestartDelayMs;
+    // Which of the slot's two shared regions the current worker writes; a new
+    // worker takes the other, so a retiring one cannot overwrite its stamps.
+    size_t region = 0;
   };
+
+  static constexpr size_t kRegionsPerSlot = 2;
 
   int Threads() const { return options_.worker.threads; }
   size_t SlotWords() const { return static_cast<size_t>(Threads()) + 1; }
   size_t SharedBytes() const {
-    return slots_.size() * SlotWords() * sizeof(std::atomic<int64_t>);
+    return kRegionsPerSlot * slots_.size() * SlotWords() * sizeof(std::atomic<int64_t>);
   }
-  std::atomic<int64_t>* BusySlots(size_t slot) { return busy_ + slot * SlotWords(); }
-  std::atomic<int64_t>& Answered(size_t slot) { return busy_[slot * SlotWords() + Threads()]; }
+  // The current worker's busy stamps, and its count of answered requests.
+  std::atomic<int64_t>* BusySlots(size_t slot) {
+    return busy_ + (slot * kRegionsPerSlot + slots_[slot].region) * SlotWords();
+  }
+  std::atomic<int64_t>& Answered(size_t slot) { return BusySlots(slot)[Threads()]; }
 
   void StartMissingWorkers() {
     int64_t now = SteadyNowMs();
@@ -116,6 +125,7 @@ class Supervisor {
   }
 
   void StartWorker(size_t index) {
+    slots_[index].region = (slots_[index].region + 1) % kRegionsPerSlot;
     for (int t = 0; t < Threads(); ++t) BusySlots(index)[t] = 0;
     Answered(index) = 0;
     pid_t master = getpid();
