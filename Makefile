@@ -58,15 +58,7 @@ $(BUILD)/unit_tests: $(TEST_OBJECTS) $(BUILD)/libhealthcheck.a
 
 # Installs the Debian packages that are missing; does nothing when all are there.
 deps:
-	@missing=$$(for p in $(DEPS_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
-	  done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "deps: all packages present"; fi
+	@sh tools/install_deps.sh $(DEPS_PACKAGES)
 
 # Packages only the benchmarks need.
 BENCH_PACKAGES := wrk php-fpm nginx-light
