@@ -71,19 +71,19 @@ int Run(int argc, char** argv) {
 
   std::optional<std::string> path = LocateConfig(ProcessConfigSearch(options.config_path));
   Result<Config> config = LoadLocatedConfig(path);
+  // Every mode but CGI refuses a bad configuration: better no answer (and
+  // no socket) than a lying one.
+  auto refuse_configuration = [&]() {
+    log.error(config.status().message());
+    return kExitConfig;
+  };
   if (options.mode == Mode::kTestConfig) {
-    if (!config.ok()) {
-      log.error(config.status().message());
-      return kExitConfig;
-    }
+    if (!config.ok()) return refuse_configuration();
     std::printf("%s: configuration ok\n", path ? path->c_str() : "(no configuration file)");
     return kExitOk;
   }
   if (options.mode == Mode::kCheck) {
-    if (!config.ok()) {
-      log.error(config.status().message());
-      return kExitConfig;
-    }
+    if (!config.ok()) return refuse_configuration();
     return RunCheckOnce(*BuildApp(config.value()), log);
   }
 
@@ -93,11 +93,7 @@ int Run(int argc, char** argv) {
       log.error("healthcheck: " + address.status().message());
       return kExitUsage;
     }
-    // Refuse to start on a bad configuration: better no socket than a lying one.
-    if (!config.ok()) {
-      log.error(config.status().message());
-      return kExitConfig;
-    }
+    if (!config.ok()) return refuse_configuration();
     Result<int> fd = OpenListeningSocket(address.value());
     if (!fd.ok()) {
       log.error("healthcheck: cannot listen: " + fd.status().message());
@@ -106,10 +102,7 @@ int Run(int argc, char** argv) {
     return ServeFastCgiOn(fd.value(), options, path, BuildApp(config.value()), log);
   }
   if (StdinIsFastCgiListener()) {
-    if (!config.ok()) {
-      log.error(config.status().message());
-      return kExitConfig;
-    }
+    if (!config.ok()) return refuse_configuration();
     return ServeFastCgiOn(0, options, path, BuildApp(config.value()), log);
   }
   if (getenv("REQUEST_METHOD") != nullptr) {
