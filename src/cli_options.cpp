@@ -85,6 +85,10 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
       }
       continue;
     }
+    const bool is_switch = flag == "--allow-public" || flag == "--check" ||
+                           flag == "--test-config" || flag == "--help" || flag == "-h" ||
+                           flag == "--version";
+    if (!is_switch) return Status::Error(argument + ": unknown flag");
     if (has_inline_value) return Status::Error(flag + ": takes no value");
     if (flag == "--allow-public") {
       options.public_binding = PublicBinding::kAllow;
@@ -94,10 +98,8 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
       status = set_mode(Mode::kTestConfig, flag);
     } else if (flag == "--help" || flag == "-h") {
       status = set_mode(Mode::kHelp, flag);
-    } else if (flag == "--version") {
-      status = set_mode(Mode::kVersion, flag);
     } else {
-      return Status::Error(argument + ": unknown flag");
+      status = set_mode(Mode::kVersion, flag);
     }
     if (!status.ok()) return status;
   }

@@ -91,3 +91,62 @@ TEST_CASE("the usage text names every flag") {
     CHECK(usage.find(flag) != std::string::npos);
   }
 }
+
+TEST_CASE("each value flag takes its value inline too") {
+  struct Case {
+    const char* argument;
+    int Options::*field;
+    int expected;
+  };
+  const Case cases[] = {{"--threads=256", &Options::threads, 256},
+                        {"--workers=0", &Options::workers, 0},
+                        {"--idle-timeout-ms=600000", &Options::idle_timeout_ms, 600000},
+                        {"--idle-timeout-ms=100", &Options::idle_timeout_ms, 100}};
+  for (const Case& each : cases) {
+    CAPTURE(each.argument);
+    Result<Options> options = Parse({each.argument});
+    REQUIRE_MESSAGE(options.ok(), options.status().message());
+    CHECK(options.value().*each.field == each.expected);
+  }
+  Result<Options> recycled = Parse({"--workers=2", "--max-requests=1000000000", "--max-worker-rss-mib=65536"});
+  REQUIRE_MESSAGE(recycled.ok(), recycled.status().message());
+  CHECK(recycled->max_requests == 1000000000);
+  CHECK(recycled->max_worker_rss_mib == 65536);
+  CHECK(*Parse({"--config=relative.json"})->config_path == "relative.json");
+  CHECK(*Parse({"--listen=127.0.0.1:9000"})->listen == "127.0.0.1:9000");
+}
+
+TEST_CASE("bad numbers in any count flag are refused with the flag's range") {
+  CHECK(ErrorOf({"--workers="}) == "--workers: expected a number from 0 to 64");
+  CHECK(ErrorOf({"--workers", "+1"}) == "--workers: expected a number from 0 to 64");
+  CHECK(ErrorOf({"--workers", "1.5"}) == "--workers: expected a number from 0 to 64");
+  CHECK(ErrorOf({"--workers", " 1"}) == "--workers: expected a number from 0 to 64");
+  CHECK(ErrorOf({"--max-requests", "1000000001", "--workers", "1"}) ==
+        "--max-requests: expected a number from 0 to 1000000000");
+  CHECK(ErrorOf({"--idle-timeout-ms", "600001"}) ==
+        "--idle-timeout-ms: expected a number from 100 to 600000");
+  CHECK(ErrorOf({"--threads="}) == "--threads: expected a number from 1 to 256");
+}
+
+TEST_CASE("flags that take no value, unknown flags and missing values are named whole") {
+  CHECK(ErrorOf({"--allow-public=yes"}) == "--allow-public: takes no value");
+  CHECK(ErrorOf({"--help=1"}) == "--help: takes no value");
+  CHECK(ErrorOf({"-x"}) == "-x: unknown flag");
+  CHECK(ErrorOf({"--listen"}) == "--listen: expects a value");
+  CHECK(ErrorOf({"--threads"}) == "--threads: expects a value");
+  CHECK(ErrorOf({"--check", "--workers"}) == "--workers: expects a value");
+}
+
+TEST_CASE("only one mode at a time, whichever comes second is named") {
+  CHECK(ErrorOf({"--help", "--version"}) ==
+        "--version: only one of --check, --test-config, --help, --version");
+  CHECK(ErrorOf({"--test-config", "--check"}) ==
+        "--check: only one of --check, --test-config, --help, --version");
+  CHECK(ErrorOf({"--version", "-h"}) == "-h: only one of --check, --test-config, --help, --version");
+  CHECK(Parse({"--check", "--check"})->mode == Mode::kCheck);  // Repeating is no conflict.
+  CHECK(Parse({"--check", "--config", "a.json"})->mode == Mode::kCheck);
+}
+
+TEST_CASE("an unknown flag given an inline value is still an unknown flag") {
+  CHECK(ErrorOf({"--bogus=1"}) == "--bogus=1: unknown flag");
+}
