@@ -57,7 +57,8 @@ class KeyPositionRecorder {
       if (!dotted.empty()) dotted += '.';
       dotted += part;
     }
-    positions_.emplace(dotted, stream_.Tell());
+    // The latest occurrence: a repeated key is reported where it repeats.
+    positions_[dotted] = stream_.Tell();
     return document_.Key(text, length, copy);
   }
   bool EndObject(json::SizeType count) {
@@ -294,7 +295,13 @@ class ConfigReader {
 }  // namespace
 
 Result<Config> ParseConfig(std::string_view text, const std::string& filename) {
-  // RapidJSON's stream reads up to a NUL; a NUL inside the text is an error too.
+  // RapidJSON's stream reads up to a NUL, and would blame what the NUL cut
+  // short ("Missing a closing quotation mark"); name the NUL itself.
+  size_t nul = text.find('\0');
+  if (nul != std::string_view::npos) {
+    return Status::Error(filename + ":" + std::to_string(LineAt(text, nul)) +
+                         ": invalid JSON: a NUL byte in the file");
+  }
   std::string terminated(text);
   json::Document document;
   json::StringStream stream(terminated.c_str());
@@ -318,10 +325,6 @@ Result<Config> ParseConfig(std::string_view text, const std::string& filename) {
     size_t offset = reader.GetErrorOffset();
     return Status::Error(filename + ":" + std::to_string(LineAt(text, offset)) +
                          ": invalid JSON: " + json::GetParseError_En(reader.GetParseErrorCode()));
-  }
-  if (terminated.size() != strlen(terminated.c_str())) {
-    return Status::Error(filename + ":" + std::to_string(LineAt(text, strlen(terminated.c_str()))) +
-                         ": invalid JSON: a NUL byte in the file");
   }
   return ConfigReader(text, filename, positions).Read(document);
 }

@@ -4,6 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <glob.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "test_support.h"
 
@@ -16,6 +19,12 @@ std::string ErrorOf(const std::string& text) {
   Result<Config> config = ParseConfig(text, kFile);
   REQUIRE_FALSE(config.ok());
   return config.status().message();
+}
+
+// The whole literal, NUL bytes included (std::string(const char*) stops at one).
+template <size_t N>
+std::string Bytes(const char (&text)[N]) {
+  return std::string(text, N - 1);
 }
 }  // namespace
 
@@ -63,6 +72,27 @@ TEST_CASE("a file name without a folder resolves against the working folder") {
   CHECK(config->cursor_backend->database == "./app.db");
 }
 
+TEST_CASE("relative paths resolve against the config file's folder, as written") {
+  auto database = [](const std::string& path, const std::string& filename) {
+    Result<Config> config =
+        ParseConfig("{\"cursor_backend\": {\"database\": \"" + path + "\"}}", filename);
+    REQUIRE_MESSAGE(config.ok(), config.status().message());
+    return config->cursor_backend->database;
+  };
+  CHECK(database("sub/app.db", kFile) == "/etc/hc/sub/app.db");
+  CHECK(database("../app.db", kFile) == "/etc/hc/../app.db");
+  CHECK(database("app.db", "/hc.json") == "/app.db");
+  CHECK(database("app.db", "conf/hc.json") == "conf/app.db");
+  CHECK(database("/var/lib/app.db", "conf/hc.json") == "/var/lib/app.db");
+}
+
+TEST_CASE("a cursor_backend with no service or callable using it is still accepted") {
+  Result<Config> config = ParseConfig(R"({"cursor_backend": {"database": "a", "timeout_ms": 0}})", kFile);
+  REQUIRE(config.ok());
+  CHECK(config->services.empty());
+  CHECK(config->cursor_backend->busy_timeout_ms == 0);
+}
+
 TEST_CASE("errors name the file, the line and the key") {
   CHECK(ErrorOf("{\n  \"services\": \"memory_backend\"\n}") ==
         kFile + ":2: \"services\": expected a list of names");
@@ -76,6 +106,77 @@ TEST_CASE("errors name the file, the line and the key") {
                 "\"cursor_backend\", \"services\", \"timeout_ms\")");
   CHECK(ErrorOf("{\"services\": [], \"services\": []}") ==
         kFile + ":1: \"services\": appears more than once");
+}
+
+TEST_CASE("a repeated key is reported at the line where it repeats") {
+  CHECK(ErrorOf("{\n\"services\": [],\n\"services\": []}") ==
+        kFile + ":3: \"services\": appears more than once");
+  CHECK(ErrorOf("{\"cursor_backend\": {\"database\": \"a\",\n \"database\": \"b\"}}") ==
+        kFile + ":2: \"cursor_backend.database\": appears more than once");
+  CHECK(ErrorOf("{\"callable\": {\"sql\": \"SELECT 1\", \"sql\": \"SELECT 2\"}}") ==
+        kFile + ":1: \"callable\": expected {\"sql\": \"SELECT ...\"} or "
+                "{\"command\": [\"/path/to/program\", ...]}");
+}
+
+TEST_CASE("unknown keys are named at any level, with the keys that are allowed") {
+  CHECK(ErrorOf("{\"services\": [],\n\n \"bogus\": 1}") ==
+        kFile + ":3: \"bogus\": unknown key (expected one of \"callable\", "
+                "\"cursor_backend\", \"services\", \"timeout_ms\")");
+  CHECK(ErrorOf("{\"Services\": []}") ==
+        kFile + ":1: \"Services\": unknown key (expected one of \"callable\", "
+                "\"cursor_backend\", \"services\", \"timeout_ms\")");
+  CHECK(ErrorOf("{\"cursor_backend\": {\"database\": \"a\",\n\"path\": \"b\"}}") ==
+        kFile + ":2: \"cursor_backend.path\": unknown key (expected one of \"database\", "
+                "\"timeout_ms\")");
+}
+
+TEST_CASE("values of the wrong type are refused with the key's expectation") {
+  const std::string kServices = ":1: \"services\": expected a list of names";
+  for (const char* value : {"null", "{}", "1", "true", "\"memory_backend\""}) {
+    CAPTURE(value);
+    CHECK(ErrorOf(std::string("{\"services\": ") + value + "}") == kFile + kServices);
+  }
+  CHECK(ErrorOf("{\"services\": [null]}") ==
+        kFile + ":1: \"services\": expected a list of names, item 1 is not a string");
+  const std::string kCallable =
+      ":1: \"callable\": expected {\"sql\": \"SELECT ...\"} or {\"command\": [\"/path/to/program\", ...]}";
+  for (const char* value : {"null", "[]", "1", "[\"/bin/true\"]"}) {
+    CAPTURE(value);
+    CHECK(ErrorOf(std::string("{\"callable\": ") + value + "}") == kFile + kCallable);
+  }
+  const std::string kCommand =
+      ":1: \"callable.command\": expected a non-empty list of strings (program, arguments)";
+  for (const char* value : {"\"/bin/true\"", "null", "[\"\"]", "[[\"/bin/true\"]]"}) {
+    CAPTURE(value);
+    CHECK(ErrorOf(std::string("{\"callable\": {\"command\": ") + value + "}}") == kFile + kCommand);
+  }
+  CHECK(ErrorOf("{\"callable\": {\"sql\": 5}}") ==
+        kFile + ":1: \"callable.sql\": expected a non-empty SQL query");
+  const std::string kCursor =
+      ":1: \"cursor_backend\": expected an object like {\"database\": \"app.db\"}";
+  for (const char* value : {"null", "[]", "\"app.db\""}) {
+    CAPTURE(value);
+    CHECK(ErrorOf(std::string("{\"cursor_backend\": ") + value + "}") == kFile + kCursor);
+  }
+  CHECK(ErrorOf("{\"cursor_backend\": {\"database\": \"\"}}") ==
+        kFile + ":1: \"cursor_backend.database\": expected a file path");
+  CHECK(ErrorOf("{\"cursor_backend\": {\"database\": [\"a\"]}}") ==
+        kFile + ":1: \"cursor_backend.database\": expected a file path");
+}
+
+TEST_CASE("a NUL character inside a string value is refused") {
+  CHECK(ErrorOf("{\"callable\": {\"command\": [\"/bin/check\", \"a\\u0000b\"]}}") ==
+        kFile + ":1: \"callable.command\": must not contain a NUL character");
+  CHECK(ErrorOf("{\"callable\": {\"sql\": \"SELECT 1\\u0000; DELETE\"}, "
+                "\"cursor_backend\": {\"database\": \"a\"}}") ==
+        kFile + ":1: \"callable.sql\": must not contain a NUL character");
+}
+
+TEST_CASE("a raw NUL byte anywhere in the file is named as such, at its line") {
+  CHECK(ErrorOf(Bytes("{\"services\": [\"memory\0backend\"]}")) ==
+        kFile + ":1: invalid JSON: a NUL byte in the file");
+  CHECK(ErrorOf(Bytes("{\n\n\"a\0\": 1}")) == kFile + ":3: invalid JSON: a NUL byte in the file");
+  CHECK(ErrorOf(Bytes("{}\n\0")) == kFile + ":2: invalid JSON: a NUL byte in the file");
 }
 
 TEST_CASE("callable errors") {
@@ -121,7 +222,36 @@ TEST_CASE("timeout_ms must be a whole number of milliseconds in range") {
   CHECK(ErrorOf("{\"timeout_ms\": 60001}") == kFile + kExpected);
   CHECK(ErrorOf("{\"timeout_ms\": 1.5}") == kFile + kExpected);
   CHECK(ErrorOf("{\"timeout_ms\": \"2000\"}") == kFile + kExpected);
-  CHECK(ParseConfig("{\"timeout_ms\": 60000}", kFile).ok());
+  CHECK(ErrorOf("{\"timeout_ms\": -5}") == kFile + kExpected);
+  CHECK(ErrorOf("{\"timeout_ms\": 1e3}") == kFile + kExpected);
+  CHECK(ErrorOf("{\"timeout_ms\": null}") == kFile + kExpected);
+  CHECK(ErrorOf("{\"timeout_ms\": true}") == kFile + kExpected);
+  CHECK(ErrorOf("{\"timeout_ms\": 9223372036854775808}") == kFile + kExpected);
+  CHECK(ParseConfig("{\"timeout_ms\": 60000}", kFile)->request_timeout_ms == 60000);
+  CHECK(ParseConfig("{\"timeout_ms\": 1}", kFile)->request_timeout_ms == 1);
+}
+
+TEST_CASE("cursor_backend.timeout_ms allows 0 to 60000 whole milliseconds") {
+  const std::string kExpected =
+      "\"cursor_backend.timeout_ms\": expected an integer from 0 to 60000 (milliseconds)";
+  auto with = [](const std::string& timeout) {
+    return "{\"cursor_backend\": {\"database\": \"a\",\n \"timeout_ms\": " + timeout + "}}";
+  };
+  CHECK(ErrorOf(with("60001")) == kFile + ":2: " + kExpected);
+  CHECK(ErrorOf(with("0.5")) == kFile + ":2: " + kExpected);
+  CHECK(ErrorOf(with("\"5\"")) == kFile + ":2: " + kExpected);
+  CHECK(ErrorOf(with("null")) == kFile + ":2: " + kExpected);
+  CHECK(ParseConfig(with("0"), kFile)->cursor_backend->busy_timeout_ms == 0);
+  CHECK(ParseConfig(with("60000"), kFile)->cursor_backend->busy_timeout_ms == 60000);
+}
+
+TEST_CASE("a sql callable or the cursor_backend service without a database is refused") {
+  CHECK(ErrorOf("{\"services\": [\"memory_backend\",\n \"cursor_backend\"]}") ==
+        kFile + ":1: \"services\": \"cursor_backend\" needs \"cursor_backend\": {\"database\": \"...\"}");
+  CHECK(ErrorOf("{\"services\": [],\n \"callable\": {\n \"sql\": \"SELECT 1\"}}") ==
+        kFile + ":3: \"callable.sql\": needs \"cursor_backend\": {\"database\": \"...\"}");
+  // A command needs no database.
+  CHECK(ParseConfig("{\"callable\": {\"command\": [\"/bin/true\"]}}", kFile).ok());
 }
 
 TEST_CASE("invalid JSON names the line of the fault") {
@@ -129,7 +259,13 @@ TEST_CASE("invalid JSON names the line of the fault") {
   CHECK(ErrorOf("{\n\"services\": [\n") == kFile + ":3: invalid JSON: Invalid value.");
   CHECK(ErrorOf("{} trailing") ==
         kFile + ":1: invalid JSON: The document root must not be followed by other values.");
+  CHECK(ErrorOf("{\n  \"services\": [\"memory_backend\",],\n}") ==
+        kFile + ":2: invalid JSON: Invalid value.");
+  CHECK(ErrorOf("{\n\"services\": [\"memory_backend\"]\n\"timeout_ms\": 5}") ==
+        kFile + ":3: invalid JSON: Missing a comma or '}' after an object member.");
   CHECK(ErrorOf("[]") == kFile + ":1: expected a JSON object at the top level");
+  CHECK(ErrorOf("null") == kFile + ":1: expected a JSON object at the top level");
+  CHECK(ErrorOf("\"{}\"") == kFile + ":1: expected a JSON object at the top level");
   CHECK(ErrorOf(std::string("{}\0", 3)) == kFile + ":1: invalid JSON: a NUL byte in the file");
   CHECK(ErrorOf(std::string(100000, '[')) ==
         kFile + ":1: invalid JSON: nested deeper than 32 levels");
@@ -152,19 +288,93 @@ TEST_CASE("LoadConfig reads a file and names it in its errors") {
   CHECK(folder.status().message() == dir.path() + ": cannot read the configuration: Is a directory");
 }
 
-TEST_CASE("every example in conf/ parses") {
-  std::string conf = std::string(HEALTHCHECK_SOURCE_DIR) + "/conf";
-  int parsed = 0;
-  std::string listing = conf + "/*.json";
-  glob_t found{};
-  if (glob(listing.c_str(), 0, nullptr, &found) == 0) {
-    for (size_t i = 0; i < found.gl_pathc; ++i) {
-      Result<Config> config = LoadConfig(found.gl_pathv[i]);
-      CAPTURE(found.gl_pathv[i]);
-      CHECK_MESSAGE(config.ok(), config.status().message());
-      ++parsed;
+TEST_CASE("LoadConfig names the file and line of a mistake in it") {
+  testing::TempDir dir;
+  std::string path = dir.file("healthcheck.json");
+  testing::WriteFile(path, "{\n  \"services\": [\"redis\"]\n}\n");
+  Result<Config> config = LoadConfig(path);
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.status().message() ==
+        path + ":2: \"services\": unknown service \"redis\" (known: \"memory_backend\", "
+               "\"cursor_backend\")");
+}
+
+TEST_CASE("LoadConfig refuses a file larger than 1 MiB") {
+  testing::TempDir dir;
+  std::string path = dir.file("huge.json");
+  testing::WriteFile(path, "{" + std::string((1 << 20) + 1, ' ') + "}");
+  Result<Config> config = LoadConfig(path);
+  REQUIRE_FALSE(config.ok());
+  CHECK(config.status().message() == path + ": cannot read the configuration: larger than 1 MiB");
+}
+
+namespace {
+// Changes the working folder for one test and restores it, whatever happens.
+class WorkingFolder {
+ public:
+  explicit WorkingFolder(const std::string& path) {
+    if (getcwd(saved_, sizeof saved_) == nullptr) throw std::runtime_error("getcwd failed");
+    if (chdir(path.c_str()) != 0) throw std::runtime_error("chdir failed: " + path);
+  }
+  ~WorkingFolder() {
+    if (chdir(saved_) != 0) {
+      // Nothing better to do in a destructor.
     }
   }
+  WorkingFolder(const WorkingFolder&) = delete;
+  WorkingFolder& operator=(const WorkingFolder&) = delete;
+
+ private:
+  char saved_[PATH_MAX];
+};
+}  // namespace
+
+TEST_CASE("LoadConfig of a relative path names it from the working folder") {
+  testing::TempDir dir;
+  char real[PATH_MAX];
+  REQUIRE(realpath(dir.path().c_str(), real) != nullptr);
+  const std::string folder = real;
+  testing::WriteFile(dir.file("hc.json"), R"({"cursor_backend": {"database": "app.db"}})");
+  testing::WriteFile(dir.file("bad.json"), "{\"timeout_ms\": 0}");
+  WorkingFolder inside(folder);
+  Result<Config> config = LoadConfig("hc.json");
+  REQUIRE_MESSAGE(config.ok(), config.status().message());
+  CHECK(config->source == folder + "/hc.json");
+  CHECK(config->cursor_backend->database == folder + "/app.db");
+  Result<Config> bad = LoadConfig("bad.json");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message() ==
+        folder + "/bad.json:1: \"timeout_ms\": expected an integer from 1 to 60000 (milliseconds)");
+}
+
+namespace {
+// The repository's root: from the build (Makefile) or else from this file's path.
+std::string SourceFolder() {
+#ifdef HEALTHCHECK_SOURCE_DIR
+  return HEALTHCHECK_SOURCE_DIR;
+#else
+  std::string here = __FILE__;  // .../tests/unit/config_test.cpp
+  return here.substr(0, here.rfind("/tests/unit/"));
+#endif
+}
+}  // namespace
+
+TEST_CASE("every example in conf/ parses") {
+  const std::string conf = SourceFolder() + "/conf";
+  REQUIRE_MESSAGE(testing::Exists(conf), std::string(conf + " is missing"));
+  std::string listing = conf + "/*.json";
+  glob_t found{};
+  int globbed = glob(listing.c_str(), 0, nullptr, &found);
+  size_t parsed = 0;
+  for (size_t i = 0; globbed == 0 && i < found.gl_pathc; ++i) {
+    std::string path = found.gl_pathv[i];
+    CAPTURE(path);
+    Result<Config> config = LoadConfig(path);
+    CHECK_MESSAGE(config.ok(), config.status().message());
+    ++parsed;
+  }
   globfree(&found);
-  CHECK(parsed >= 3);  // Memory only, SQLite cursor, sql callable.
+  // An examples folder with no example is a stale one; README shows three
+  // (memory only, SQLite cursor, sql callable).
+  CHECK_MESSAGE(parsed >= 3, std::string(std::to_string(parsed) + " *.json examples in " + conf));
 }
