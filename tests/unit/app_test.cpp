@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <regex>
+
 #include "../../src/backends/sqlite_cursor.h"
 #include "test_support.h"
 
@@ -77,4 +80,76 @@ TEST_CASE("a command callable from the configuration") {
   REQUIRE(log.lines.size() == 1);
   CHECK(log.lines[0].find("callable (command) failed") != std::string::npos);
   CHECK(log.lines[0].find("exited with status 1") != std::string::npos);
+}
+
+namespace {
+std::string WithoutDuration(const std::string& line) {
+  return std::regex_replace(line, std::regex(" after [0-9]+\\.[0-9] ms: "), " after N ms: ");
+}
+}  // namespace
+
+TEST_CASE("an app with a missing database answers 500 and logs the README's line") {
+  testing::TempDir dir;
+  MemoryLog log;
+  Response response = Answer(R"({"services": ["cursor_backend"],
+      "cursor_backend": {"database": "app.db"}})",
+                             dir.path(), log);
+  CHECK(response.status_code == 500);
+  CHECK(response.bytes == MakeResponse(Health::kUnhealthy, BodyMode::kWithBody).bytes);
+  REQUIRE(log.lines.size() == 1);
+  CHECK(WithoutDuration(log.lines[0]) ==
+        "healthcheck: unhealthy: cursor_backend failed after N ms: cannot open \"" +
+            dir.file("app.db") + "\": unable to open database file (No such file or directory)");
+  CHECK_FALSE(testing::Exists(dir.file("app.db")));
+}
+
+TEST_CASE("BuildApp carries the services, the timeout and the callable's name") {
+  Result<Config> config = ParseConfig(R"({"services": ["memory_backend", "cursor_backend"],
+      "callable": {"sql": "SELECT 1"}, "cursor_backend": {"database": "a.db"},
+      "timeout_ms": 1234})",
+                                      "/etc/hc/healthcheck.json");
+  REQUIRE(config.ok());
+  auto app = BuildApp(config.value());
+  CHECK(app->check.services == std::vector<std::string>{"memory_backend", "cursor_backend"});
+  CHECK(app->check.timeout_ms == 1234);
+  CHECK(app->check.callable_name == "callable (sql)");
+  CHECK(static_cast<bool>(app->check.callable));
+  CHECK(app->config.source == "/etc/hc/healthcheck.json");
+  CHECK_FALSE(static_cast<bool>(BuildApp(Config{})->check.callable));
+}
+
+TEST_CASE("the empty configuration answers 200, and HEAD without a body") {
+  auto app = BuildApp(Config{});
+  MemoryLog log;
+  CHECK(HandleWithApp(Request{}, *app, log).bytes ==
+        MakeResponse(Health::kHealthy, BodyMode::kWithBody).bytes);
+  Request head;
+  head.method = "HEAD";
+  CHECK(HandleWithApp(head, *app, log).bytes ==
+        MakeResponse(Health::kHealthy, BodyMode::kHeadersOnly).bytes);
+  CHECK(log.lines.empty());
+}
+
+TEST_CASE("a configured database that no check uses is never opened") {
+  testing::TempDir dir;
+  MemoryLog log;
+  // The file does not exist; nothing asks for cursor_backend, so all is well.
+  CHECK(Answer(R"({"services": ["memory_backend"], "cursor_backend": {"database": "app.db"}})",
+               dir.path(), log)
+            .status_code == 200);
+  CHECK(log.lines.empty());
+}
+
+TEST_CASE("the configured timeout bounds a command callable") {
+  testing::TempDir dir;
+  MemoryLog log;
+  auto start = std::chrono::steady_clock::now();
+  CHECK(Answer(R"({"callable": {"command": ["/bin/sleep", "30"]}, "timeout_ms": 100})", dir.path(),
+               log)
+            .status_code == 500);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
+  REQUIRE(log.lines.size() == 1);
+  CHECK(WithoutDuration(log.lines[0]) ==
+        "healthcheck: unhealthy: callable (command) failed after N ms: threw: \"/bin/sleep\" was "
+        "killed at the request deadline");
 }

@@ -3,7 +3,9 @@
 #include "../../src/callables/command_callable.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
@@ -82,4 +84,58 @@ TEST_CASE("the command callable throws its reason, which fails the check") {
   CHECK_THROWS_WITH(callable(container), "\"/bin/false\" exited with status 1");
   HealthCallable ok = MakeCommandCallable({"/bin/true"});
   CHECK(ok(container));
+}
+
+TEST_CASE("a sleeping command is killed at the deadline, on time") {
+  auto start = std::chrono::steady_clock::now();
+  CHECK(ErrorOf({"/bin/sleep", "30"}, 200) == "\"/bin/sleep\" was killed at the request deadline");
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took >= std::chrono::milliseconds(150));
+  CHECK(took < std::chrono::milliseconds(1200));
+}
+
+TEST_CASE("a deadline already passed still kills and reaps the command") {
+  auto start = std::chrono::steady_clock::now();
+  CHECK(ErrorOf({"/bin/sleep", "30"}, 0) == "\"/bin/sleep\" was killed at the request deadline");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
+}
+
+TEST_CASE("a bare program name is not looked up in PATH") {
+  CHECK(ErrorOf({"true"}) == "cannot run \"true\": No such file or directory");
+}
+
+TEST_CASE("the command's stdin and stdout are /dev/null") {
+  CHECK(RunCommand({"/bin/sh", "-c",
+                    "[ \"$(readlink /proc/$$/fd/0)\" = /dev/null ] && "
+                    "[ \"$(readlink /proc/$$/fd/1)\" = /dev/null ]"},
+                   Deadline::FromNow(2000))
+            .ok());
+}
+
+TEST_CASE("the command inherits no descriptor of ours beyond stdin, stdout and stderr") {
+  testing::TempDir dir;
+  std::string path = dir.file("secret");
+  testing::WriteFile(path, "x");
+  int fd = open(path.c_str(), O_RDONLY);  // Deliberately not close-on-exec.
+  REQUIRE(fd > 2);
+  Status status = RunCommand({"/bin/sh", "-c", "[ ! -e /proc/$$/fd/" + std::to_string(fd) + " ]"},
+                             Deadline::FromNow(2000));
+  close(fd);
+  CHECK_MESSAGE(status.ok(), status.message());
+}
+
+TEST_CASE("the command runs in a process group of its own") {
+  testing::TempDir dir;
+  std::string out = dir.file("ids");
+  // stdout is /dev/null, so the shell reports through a file.
+  REQUIRE(RunCommand({"/bin/sh", "-c", "echo $$ $(cut -d' ' -f5 /proc/$$/stat) > '" + out + "'"},
+                     Deadline::FromNow(2000))
+              .ok());
+  std::istringstream ids(testing::ReadFile(out));
+  long pid = 0;
+  long group = 0;
+  ids >> pid >> group;
+  CHECK(pid > 0);
+  CHECK(group == pid);
+  CHECK(group != static_cast<long>(getpgrp()));
 }

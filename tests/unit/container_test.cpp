@@ -86,3 +86,54 @@ TEST_CASE("the registry lists its names") {
   CHECK(registry.find("widget") != nullptr);
   CHECK(registry.find("nope") == nullptr);
 }
+
+TEST_CASE("a builder that returns nothing is an error, not a null dependency") {
+  DependencyRegistry registry;
+  registry.add("hollow", [](const Deadline&) -> Result<std::shared_ptr<Dependency>> {
+    return std::shared_ptr<Dependency>();
+  });
+  Container container(registry, Deadline::FromNow(1000));
+  auto built = container.build("hollow");
+  REQUIRE_FALSE(built.ok());
+  CHECK(built.status().message() == "builder for \"hollow\" returned nothing");
+  auto typed = container.build_as<Widget>("hollow");
+  REQUIRE_FALSE(typed.ok());
+  CHECK(typed.status().message() == "builder for \"hollow\" returned nothing");
+}
+
+TEST_CASE("build_as passes on a builder's error and an unknown name unchanged") {
+  int builds = 0;
+  DependencyRegistry registry = CountingRegistry(&builds);
+  Container container(registry, Deadline::FromNow(1000));
+  auto broken = container.build_as<Widget>("broken");
+  REQUIRE_FALSE(broken.ok());
+  CHECK(broken.status().message() == "cannot reach it");
+  auto unknown = container.build_as<Widget>("redis");
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.status().message() == "unknown dependency \"redis\"");
+}
+
+TEST_CASE("a builder is given the container's deadline") {
+  DependencyRegistry registry;
+  Deadline::Clock::time_point seen{};
+  registry.add("widget", [&seen](const Deadline& deadline) -> Result<std::shared_ptr<Dependency>> {
+    seen = deadline.when();
+    return std::shared_ptr<Dependency>(std::make_shared<Widget>());
+  });
+  Container container(registry, Deadline::FromNow(1234));
+  REQUIRE(container.build("widget").ok());
+  CHECK(seen == container.deadline().when());
+}
+
+TEST_CASE("adding a builder under a taken name replaces it") {
+  DependencyRegistry registry;
+  registry.add("thing", [](const Deadline&) -> Result<std::shared_ptr<Dependency>> {
+    return std::shared_ptr<Dependency>(std::make_shared<Widget>());
+  });
+  registry.add("thing", [](const Deadline&) -> Result<std::shared_ptr<Dependency>> {
+    return std::shared_ptr<Dependency>(std::make_shared<Gadget>());
+  });
+  Container container(registry, Deadline::FromNow(1000));
+  CHECK(container.build_as<Gadget>("thing").ok());
+  CHECK(registry.names() == std::vector<std::string>{"thing"});
+}

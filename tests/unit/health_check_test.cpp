@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -57,7 +58,69 @@ struct Row {
   bool healthy;
 };
 
+// A log line with its measured duration replaced by "N", so the rest can be
+// compared whole.
+std::string WithoutDuration(const std::string& line) {
+  return std::regex_replace(line, std::regex(" after [0-9]+\\.[0-9] ms: "), " after N ms: ");
+}
+
 }  // namespace
+
+TEST_CASE("no services and no callable is healthy, with nothing recorded") {
+  std::vector<std::string> order;
+  DependencyRegistry registry = FakeRegistry(&order);
+  HealthCheck check;
+  Container container(registry, Deadline::FromNow(1000));
+  CheckOutcome outcome = RunHealthCheck(check, container);
+  CHECK(outcome.healthy);
+  CHECK(outcome.records.empty());
+  CHECK(order.empty());
+}
+
+TEST_CASE("truth table: every service list with every kind of callable") {
+  struct ServiceCase {
+    std::vector<std::string> services;
+    bool pass;
+  };
+  const std::vector<ServiceCase> service_cases = {
+      {{}, true}, {{"good"}, true}, {{"good", "good"}, true}, {{"bad"}, false},
+      {{"good", "bad"}, false}, {{"bad", "good"}, false}, {{"unknown"}, false}};
+  struct CallableCase {
+    CallableKind kind;
+    bool pass;
+  };
+  const std::vector<CallableCase> callable_cases = {{CallableKind::kNone, true},
+                                                    {CallableKind::kTrue, true},
+                                                    {CallableKind::kFalse, false},
+                                                    {CallableKind::kThrowsStd, false},
+                                                    {CallableKind::kThrowsOther, false}};
+  for (const ServiceCase& services : service_cases) {
+    for (const CallableCase& callable : callable_cases) {
+      std::vector<std::string> order;
+      DependencyRegistry registry = FakeRegistry(&order);
+      int calls = 0;
+      HealthCheck check;
+      check.services = services.services;
+      check.callable = MakeCallable(callable.kind, &calls);
+      Container container(registry, Deadline::FromNow(1000));
+      CheckOutcome outcome = RunHealthCheck(check, container);
+      std::string row;
+      for (const std::string& name : services.services) row += name + " ";
+      row += "callable " + std::to_string(static_cast<int>(callable.kind));
+      CAPTURE(row);
+      // With both, both must pass.
+      CHECK(outcome.healthy == (services.pass && callable.pass));
+      // The callable runs only after every service passed, and then once.
+      bool runs = services.pass && callable.kind != CallableKind::kNone;
+      CHECK(calls == (runs ? 1 : 0));
+      // Exactly one failed record when unhealthy, and it is the last one.
+      int failed = 0;
+      for (const CheckRecord& record : outcome.records) failed += record.passed ? 0 : 1;
+      CHECK(failed == (outcome.healthy ? 0 : 1));
+      if (!outcome.healthy) CHECK_FALSE(outcome.records.back().passed);
+    }
+  }
+}
 
 TEST_CASE("truth table: services x callable x exceptions") {
   const std::vector<Row> rows = {
@@ -178,6 +241,78 @@ TEST_CASE("HandleHealth logs one line per failed step and nothing on success") {
   CHECK(log.lines[0].find(" ms: connection refused") != std::string::npos);
   // The reason never reaches the public body.
   CHECK(std::string(unhealthy.bytes).find("connection refused") == std::string::npos);
+}
+
+TEST_CASE("HandleHealth's log line names the step, says failed, and gives the reason") {
+  std::vector<std::string> order;
+  DependencyRegistry registry = FakeRegistry(&order);
+  int calls = 0;
+  HealthCheck check;
+  check.services = {"good"};
+  check.callable_name = "callable (sql)";
+  struct Expectation {
+    CallableKind kind;
+    std::string line;
+  };
+  const std::vector<Expectation> expectations = {
+      {CallableKind::kFalse, "healthcheck: unhealthy: callable (sql) failed after N ms: returned false"},
+      {CallableKind::kThrowsStd, "healthcheck: unhealthy: callable (sql) failed after N ms: threw: boom"},
+      {CallableKind::kThrowsOther,
+       "healthcheck: unhealthy: callable (sql) failed after N ms: threw an exception"},
+  };
+  for (const Expectation& expected : expectations) {
+    check.callable = MakeCallable(expected.kind, &calls);
+    MemoryLog log;
+    CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
+    REQUIRE(log.lines.size() == 1);
+    CHECK(WithoutDuration(log.lines[0]) == expected.line);
+  }
+  check.services = {"good", "bad"};
+  MemoryLog log;
+  CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
+  REQUIRE(log.lines.size() == 1);
+  CHECK(WithoutDuration(log.lines[0]) ==
+        "healthcheck: unhealthy: bad failed after N ms: connection refused");
+  check.services = {"unknown"};
+  MemoryLog unknown_log;
+  HandleHealth(Request{}, check, registry, unknown_log);
+  REQUIRE(unknown_log.lines.size() == 1);
+  CHECK(WithoutDuration(unknown_log.lines[0]) ==
+        "healthcheck: unhealthy: unknown failed after N ms: unknown dependency \"unknown\"");
+}
+
+TEST_CASE("HandleHealth bounds the check with the configured timeout") {
+  std::vector<std::string> order;
+  DependencyRegistry registry = FakeRegistry(&order);
+  HealthCheck check;
+  check.services = {"slow", "good"};
+  check.timeout_ms = 10;  // "slow" takes 50 ms.
+  MemoryLog log;
+  CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
+  REQUIRE(log.lines.size() == 1);
+  CHECK(WithoutDuration(log.lines[0]) ==
+        "healthcheck: unhealthy: slow failed after N ms: finished after the deadline");
+  CHECK(order == std::vector<std::string>{"slow"});
+  check.timeout_ms = 2000;
+  MemoryLog quiet;
+  CHECK(HandleHealth(Request{}, check, registry, quiet).status_code == 200);
+  CHECK(quiet.lines.empty());
+}
+
+TEST_CASE("a callable finishing after the deadline fails even though it returned true") {
+  std::vector<std::string> order;
+  DependencyRegistry registry = FakeRegistry(&order);
+  HealthCheck check;
+  check.callable = [](Container&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    return true;
+  };
+  Container container(registry, Deadline::FromNow(5));
+  CheckOutcome outcome = RunHealthCheck(check, container);
+  CHECK_FALSE(outcome.healthy);
+  REQUIRE(outcome.records.size() == 1);
+  CHECK(outcome.records[0].name == "callable");
+  CHECK(outcome.records[0].reason == "finished after the deadline");
 }
 
 TEST_CASE("HEAD gets no body, healthy or not") {

@@ -104,3 +104,61 @@ TEST_CASE("a TCP socket on loopback listens; a busy port is an error") {
   }
   FAIL("no free port between 39000 and 39100");
 }
+
+TEST_CASE("ports must be whole numbers from 1 to 65535") {
+  const std::string kExpected = ": expected unix:/path, 127.0.0.1:PORT or [::1]:PORT";
+  for (const char* text : {"127.0.0.1:", "127.0.0.1:-1", "127.0.0.1:+80", "127.0.0.1:123456",
+                           "127.0.0.1: 80", "[::1]:", "[::1]", "localhost"}) {
+    CAPTURE(text);
+    CHECK(ErrorOf(text) == "--listen " + std::string(text) + kExpected);
+  }
+  auto lowest = ParseListenAddress("127.0.0.1:1", PublicBinding::kRefuse);
+  REQUIRE(lowest.ok());
+  CHECK(lowest->port == 1);
+  auto highest = ParseListenAddress("[::1]:65535", PublicBinding::kRefuse);
+  REQUIRE(highest.ok());
+  CHECK(highest->port == 65535);
+}
+
+TEST_CASE("allowing public binding admits any numeric address, not names") {
+  auto any = ParseListenAddress("0.0.0.0:9000", PublicBinding::kAllow);
+  REQUIRE(any.ok());
+  CHECK(any->host == "0.0.0.0");
+  auto v6 = ParseListenAddress("[::]:9000", PublicBinding::kAllow);
+  REQUIRE(v6.ok());
+  CHECK(v6->host == "::");
+  CHECK(ErrorOf("example.com:80", PublicBinding::kAllow) ==
+        "--listen example.com:80: expected unix:/path, 127.0.0.1:PORT or [::1]:PORT");
+}
+
+TEST_CASE("a unix socket is created 0660 whatever the process umask") {
+  testing::TempDir dir;
+  ListenAddress address;
+  address.path = dir.file("hc.sock");
+  mode_t old_mask = umask(0);
+  Result<int> fd = OpenListeningSocket(address);
+  umask(old_mask);
+  REQUIRE_MESSAGE(fd.ok(), fd.status().message());
+  struct stat info;
+  REQUIRE(stat(address.path.c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0660);
+  close(fd.value());
+}
+
+TEST_CASE("a unix socket never replaces a folder or a symlink") {
+  testing::TempDir dir;
+  ListenAddress folder;
+  folder.path = dir.file("folder");
+  REQUIRE(mkdir(folder.path.c_str(), 0755) == 0);
+  Result<int> over_folder = OpenListeningSocket(folder);
+  REQUIRE_FALSE(over_folder.ok());
+  CHECK(over_folder.status().message() ==
+        "unix:" + folder.path + ": exists and is not a socket; not replacing it");
+  ListenAddress link;
+  link.path = dir.file("link");
+  REQUIRE(symlink(dir.file("target").c_str(), link.path.c_str()) == 0);
+  Result<int> over_link = OpenListeningSocket(link);
+  REQUIRE_FALSE(over_link.ok());
+  CHECK(over_link.status().message() ==
+        "unix:" + link.path + ": exists and is not a socket; not replacing it");
+}

@@ -49,3 +49,43 @@ TEST_CASE("envelope bodies alone") {
   CHECK(std::string(EnvelopeBody(Health::kHealthy)) == kSuccess);
   CHECK(std::string(EnvelopeBody(Health::kUnhealthy)) == kFailure);
 }
+
+namespace {
+// The Content-Length a header block announces, read from the bytes themselves.
+size_t AnnouncedLength(std::string_view bytes) {
+  const std::string kHeader = "\r\nContent-Length: ";
+  size_t start = bytes.find(kHeader);
+  REQUIRE(start != std::string_view::npos);
+  start += kHeader.size();
+  size_t end = bytes.find("\r\n", start);
+  REQUIRE(end != std::string_view::npos);
+  return std::stoul(std::string(bytes.substr(start, end - start)));
+}
+
+std::string_view BodyOf(std::string_view bytes) {
+  size_t blank = bytes.find("\r\n\r\n");
+  REQUIRE(blank != std::string_view::npos);
+  return bytes.substr(blank + 4);
+}
+}  // namespace
+
+TEST_CASE("Content-Length equals the body's size; HEAD announces the GET length") {
+  for (Health health : {Health::kHealthy, Health::kUnhealthy}) {
+    auto get = MakeResponse(health, BodyMode::kWithBody);
+    auto head = MakeResponse(health, BodyMode::kHeadersOnly);
+    CHECK(AnnouncedLength(get.bytes) == BodyOf(get.bytes).size());
+    CHECK(BodyOf(get.bytes) == EnvelopeBody(health));
+    CHECK(BodyOf(head.bytes).empty());
+    CHECK(AnnouncedLength(head.bytes) == BodyOf(get.bytes).size());
+    // HEAD is the GET answer cut after its headers.
+    CHECK(get.bytes.substr(0, head.bytes.size()) == head.bytes);
+  }
+}
+
+TEST_CASE("the four answers are built once and shared") {
+  for (Health health : {Health::kHealthy, Health::kUnhealthy}) {
+    for (BodyMode mode : {BodyMode::kWithBody, BodyMode::kHeadersOnly}) {
+      CHECK(MakeResponse(health, mode).bytes.data() == MakeResponse(health, mode).bytes.data());
+    }
+  }
+}

@@ -3,7 +3,9 @@
 #include "../../src/backends/sqlite_cursor.h"
 
 #include <doctest/doctest.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,13 +42,15 @@ bool Truthy(SqliteCursor& cursor, const std::string& sql) {
 }
 
 // Holds an EXCLUSIVE transaction on `path` from another process until
-// destroyed, the way a long migration would.
+// destroyed, the way a long migration would. The holder dies with this
+// process too (a crashed test leaves no lock behind).
 class ExclusiveLockHolder {
  public:
   explicit ExclusiveLockHolder(const std::string& path) : ready_(path + ".locked") {
     pid_ = fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       execlp("python3", "python3", "-c",
              "import sqlite3, sys, time\n"
              "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
@@ -59,18 +63,60 @@ class ExclusiveLockHolder {
     for (int i = 0; i < 500 && !Exists(ready_); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    REQUIRE(Exists(ready_));
+    if (!Exists(ready_)) {
+      Stop();  // The destructor will not run for a constructor that throws.
+      FAIL("the lock holder never took its lock");
+    }
   }
-  ~ExclusiveLockHolder() {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+  ~ExclusiveLockHolder() { Stop(); }
+  ExclusiveLockHolder(const ExclusiveLockHolder&) = delete;
+  ExclusiveLockHolder& operator=(const ExclusiveLockHolder&) = delete;
+
+ private:
+  void Stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+    }
     unlink(ready_.c_str());
   }
 
- private:
   std::string ready_;
   pid_t pid_ = -1;
 };
+
+// Runs `work` in a child process that has given up root for nobody (65534),
+// and returns what it wrote to its pipe; root reads any file, so a
+// permission test cannot run as root. The child never returns into doctest.
+template <typename Work>
+std::string AsNobody(Work work) {
+  int pipe_fds[2];
+  REQUIRE(pipe(pipe_fds) == 0);
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    FAIL("fork failed");
+  }
+  if (pid == 0) {
+    close(pipe_fds[0]);
+    std::string answer = (setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0)
+                             ? work()
+                             : std::string("cannot become nobody");
+    ssize_t written = write(pipe_fds[1], answer.data(), answer.size());
+    _exit(written == static_cast<ssize_t>(answer.size()) ? 0 : 1);
+  }
+  close(pipe_fds[1]);
+  std::string answer;
+  char chunk[512];
+  for (ssize_t got; (got = read(pipe_fds[0], chunk, sizeof chunk)) > 0;) answer.append(chunk, got);
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  return answer;
+}
 
 }  // namespace
 
@@ -82,9 +128,14 @@ TEST_CASE("a readable database opens and proves it can read") {
     auto cursor = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(2000));
     REQUIRE_MESSAGE(cursor.ok(), cursor.status().message());
     CHECK(Truthy(*cursor.value(), "SELECT count(*) FROM failed_jobs"));
+    CHECK(testing::OpenDescriptorsOn(dir.file("app.db")) == 1);
   }
+  // The connection closed with its owner: no lock outlives a request.
+  CHECK(testing::OpenDescriptorsOn(dir.file("app.db")) == 0);
   CHECK(ReadFile(dir.file("app.db")) == before);
   CHECK_FALSE(Exists(dir.file("app.db-journal")));
+  CHECK_FALSE(Exists(dir.file("app.db-wal")));
+  CHECK_FALSE(Exists(dir.file("app.db-shm")));
 }
 
 TEST_CASE("missing database fails and is not created") {
@@ -140,23 +191,35 @@ TEST_CASE("the request deadline caps the busy timeout") {
 
 TEST_CASE("no read permission fails (checked as an unprivileged user)") {
   TempDir dir;
-  chmod(dir.path().c_str(), 0755);
+  chmod(dir.path().c_str(), 0755);  // nobody may look inside, but not read the file.
   std::string path = dir.file("app.db");
   testing::MakeDatabase(path);
   chmod(path.c_str(), 0600);
-  // Root reads anything; the check runs in a child that gives root up.
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+  std::string before = ReadFile(path);
+  std::string message = AsNobody([&path]() -> std::string {
     auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
-    bool denied = !cursor.ok() && cursor.status().message().find("Permission denied") != std::string::npos;
-    _exit(denied ? 0 : 1);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+    return cursor.ok() ? "opened" : cursor.status().message();
+  });
+  CHECK(message ==
+        "cannot open \"" + path + "\": unable to open database file (Permission denied)");
+  CHECK(ReadFile(path) == before);
+  CHECK_FALSE(Exists(path + "-journal"));
+}
+
+TEST_CASE("a readable database in a folder nobody may write is still read (as nobody)") {
+  TempDir dir;
+  chmod(dir.path().c_str(), 0755);
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path, 1);
+  chmod(path.c_str(), 0644);
+  std::string message = AsNobody([&path]() -> std::string {
+    auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
+    if (!cursor.ok()) return cursor.status().message();
+    auto truthy = cursor.value()->FirstValueIsTruthy("SELECT count(*) FROM failed_jobs");
+    if (!truthy.ok()) return truthy.status().message();
+    return truthy.value() ? "truthy" : "falsy";
+  });
+  CHECK(message == "truthy");
 }
 
 TEST_CASE("truthiness of the first column of the first row, as in Python") {
@@ -212,7 +275,7 @@ TEST_CASE("queries must be one read-only statement") {
 TEST_CASE("a query running past the deadline is interrupted") {
   TempDir dir;
   testing::MakeDatabase(dir.file("app.db"));
-  auto opened = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(150));
+  auto opened = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(100));
   REQUIRE(opened.ok());
   auto start = std::chrono::steady_clock::now();
   auto result = opened.value()->FirstValueIsTruthy(

@@ -3,6 +3,8 @@
 // src/backends/sqlite_cursor.cpp includes sqlite3.h).
 #pragma once
 
+#include <dirent.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -54,6 +56,22 @@ inline std::string ReadFile(const std::string& path) {
 inline bool Exists(const std::string& path) {
   struct stat info;
   return lstat(path.c_str(), &info) == 0;
+}
+
+// How many of this process's file descriptors are open on `path`: shows
+// whether a connection is still open after its owner is gone.
+inline int OpenDescriptorsOn(const std::string& path) {
+  int count = 0;
+  DIR* folder = opendir("/proc/self/fd");
+  if (folder == nullptr) throw std::runtime_error("cannot list /proc/self/fd");
+  while (dirent* entry = readdir(folder)) {
+    std::string link = std::string("/proc/self/fd/") + entry->d_name;
+    char target[PATH_MAX];
+    ssize_t length = readlink(link.c_str(), target, sizeof target - 1);
+    if (length > 0 && std::string(target, static_cast<size_t>(length)) == path) ++count;
+  }
+  closedir(folder);
+  return count;
 }
 
 // Runs a python3 program with `path` as sys.argv[1]; throws when it fails.
