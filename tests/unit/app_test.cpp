@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <regex>
 
 #include "../../src/backends/sqlite_cursor.h"
 #include "test_support.h"
@@ -82,12 +81,6 @@ TEST_CASE("a command callable from the configuration") {
   CHECK(log.lines[0].find("exited with status 1") != std::string::npos);
 }
 
-namespace {
-std::string WithoutDuration(const std::string& line) {
-  return std::regex_replace(line, std::regex(" after [0-9]+\\.[0-9] ms: "), " after N ms: ");
-}
-}  // namespace
-
 TEST_CASE("an app with a missing database answers 500 and logs the README's line") {
   testing::TempDir dir;
   MemoryLog log;
@@ -97,7 +90,7 @@ TEST_CASE("an app with a missing database answers 500 and logs the README's line
   CHECK(response.status_code == 500);
   CHECK(response.bytes == MakeResponse(Health::kUnhealthy, BodyMode::kWithBody).bytes);
   REQUIRE(log.lines.size() == 1);
-  CHECK(WithoutDuration(log.lines[0]) ==
+  CHECK(testing::WithoutDuration(log.lines[0]) ==
         "healthcheck: unhealthy: cursor_backend failed after N ms: cannot open \"" +
             dir.file("app.db") + "\": unable to open database file (No such file or directory)");
   CHECK_FALSE(testing::Exists(dir.file("app.db")));
@@ -149,7 +142,7 @@ TEST_CASE("the configured timeout bounds a command callable") {
             .status_code == 500);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
   REQUIRE(log.lines.size() == 1);
-  CHECK(WithoutDuration(log.lines[0]) ==
+  CHECK(testing::WithoutDuration(log.lines[0]) ==
         "healthcheck: unhealthy: callable (command) failed after N ms: threw: \"/bin/sleep\" was "
         "killed at the request deadline");
 }

@@ -4,9 +4,10 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <regex>
 #include <stdexcept>
 #include <thread>
+
+#include "test_support.h"
 
 using namespace healthcheck;
 
@@ -57,12 +58,6 @@ struct Row {
   CallableKind callable;
   bool healthy;
 };
-
-// A log line with its measured duration replaced by "N", so the rest can be
-// compared whole.
-std::string WithoutDuration(const std::string& line) {
-  return std::regex_replace(line, std::regex(" after [0-9]+\\.[0-9] ms: "), " after N ms: ");
-}
 
 }  // namespace
 
@@ -265,19 +260,19 @@ TEST_CASE("HandleHealth's log line names the step, says failed, and gives the re
     MemoryLog log;
     CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
     REQUIRE(log.lines.size() == 1);
-    CHECK(WithoutDuration(log.lines[0]) == expected.line);
+    CHECK(testing::WithoutDuration(log.lines[0]) == expected.line);
   }
   check.services = {"good", "bad"};
   MemoryLog log;
   CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
   REQUIRE(log.lines.size() == 1);
-  CHECK(WithoutDuration(log.lines[0]) ==
+  CHECK(testing::WithoutDuration(log.lines[0]) ==
         "healthcheck: unhealthy: bad failed after N ms: connection refused");
   check.services = {"unknown"};
   MemoryLog unknown_log;
   HandleHealth(Request{}, check, registry, unknown_log);
   REQUIRE(unknown_log.lines.size() == 1);
-  CHECK(WithoutDuration(unknown_log.lines[0]) ==
+  CHECK(testing::WithoutDuration(unknown_log.lines[0]) ==
         "healthcheck: unhealthy: unknown failed after N ms: unknown dependency \"unknown\"");
 }
 
@@ -290,7 +285,7 @@ TEST_CASE("HandleHealth bounds the check with the configured timeout") {
   MemoryLog log;
   CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
   REQUIRE(log.lines.size() == 1);
-  CHECK(WithoutDuration(log.lines[0]) ==
+  CHECK(testing::WithoutDuration(log.lines[0]) ==
         "healthcheck: unhealthy: slow failed after N ms: finished after the deadline");
   CHECK(order == std::vector<std::string>{"slow"});
   check.timeout_ms = 2000;
