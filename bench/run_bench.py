@@ -290,6 +290,25 @@ def bench_cgi(args, configs, minimal_cgi):
     return rows
 
 
+def print_ratios(rows):
+    """Each healthcheck row against the baselines, then the FastCGI targets."""
+    print("\nRatios (this run):")
+    for key in ("memory", "cursor", "sql"):
+        parts = ["%s: %.2f x minimal" % (rows[key]["label"],
+                                         rows[key]["rps"] / rows["minimal"]["rps"])]
+        if "php-fpm" in rows:
+            parts.append("%.2f x php-fpm" % (rows[key]["rps"] / rows["php-fpm"]["rps"]))
+        parts.append("p99 %.2f x minimal" % (rows[key]["p99_ms"] / rows["minimal"]["p99_ms"]))
+        print("  " + ", ".join(parts))
+    print("\nTargets:")
+    for text, row, base, field, limit, sense in TARGETS:
+        if base not in rows:
+            continue
+        ratio = rows[row][field] / rows[base][field]
+        met = ratio >= limit if sense == ">=" else ratio <= limit
+        print("  %-50s %5.2f  %s" % (text, ratio, "PASS" if met else "MISS"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -300,6 +319,8 @@ def main():
     parser.add_argument("--cgi-runs", type=int, default=500)
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     parser.add_argument("--json", help="save the results here")
+    parser.add_argument("--fastcgi-only", action="store_true",
+                        help="only the FastCGI rows and their ratios, to iterate on speed")
     args = parser.parse_args()
     args.binary = os.path.abspath(args.binary)
     if args.quick:
@@ -315,6 +336,9 @@ def main():
         print("FastCGI through nginx (wrk -t%d -c%d, %d s each, %d threads per backend):" %
               (WRK_THREADS, args.connections, args.duration, THREADS))
         rows, nginx, port = bench_fastcgi(args, folder, configs, minimal_fcgi, processes, log)
+        if args.fastcgi_only:
+            print_ratios(rows)
+            return 0
         print("\nMemory (healthcheck, memory_backend, %d threads):" % THREADS)
         memory = bench_memory(args, folder, configs, port, processes, log)
         print("  idle VmRSS %d KiB, after %d requests %d KiB" %
@@ -323,21 +347,7 @@ def main():
         print("\nCGI, one process per request (median of %d runs):" % args.cgi_runs)
         cgi = bench_cgi(args, configs, minimal_cgi)
 
-        print("\nRatios (this run):")
-        for key in ("memory", "cursor", "sql"):
-            parts = ["%s: %.2f x minimal" % (rows[key]["label"],
-                                             rows[key]["rps"] / rows["minimal"]["rps"])]
-            if "php-fpm" in rows:
-                parts.append("%.2f x php-fpm" % (rows[key]["rps"] / rows["php-fpm"]["rps"]))
-            parts.append("p99 %.2f x minimal" % (rows[key]["p99_ms"] / rows["minimal"]["p99_ms"]))
-            print("  " + ", ".join(parts))
-        print("\nTargets:")
-        for text, row, base, field, limit, sense in TARGETS:
-            if base not in rows:
-                continue
-            ratio = rows[row][field] / rows[base][field]
-            met = ratio >= limit if sense == ">=" else ratio <= limit
-            print("  %-50s %5.2f  %s" % (text, ratio, "PASS" if met else "MISS"))
+        print_ratios(rows)
         worst_cgi = max(cgi["healthcheck %s" % k] for k in ("none", "memory", "cursor", "sql"))
         ratio = worst_cgi / cgi["minimal C CGI"]
         print("  %-50s %5.2f  %s" % ("CGI cost (worst kind) <= 1.5 x minimal C", ratio,
