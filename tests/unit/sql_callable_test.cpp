@@ -9,6 +9,7 @@
 
 #include "../../src/backends/sqlite_cursor.h"
 #include "../../src/config.h"
+#include "database_fixtures.h"
 #include "test_support.h"
 
 using namespace healthcheck;
@@ -71,18 +72,21 @@ TEST_CASE("the sql callable reuses the cursor a cursor_backend service already b
   CHECK(builds == 1);
 }
 
-TEST_CASE("the connection closes when the request's container goes") {
+TEST_CASE("no lock outlives the request's container, and one connection serves them all") {
   testing::TempDir dir;
   std::string path = dir.file("app.db");
   testing::MakeDatabase(path, 0);
   int builds = 0;
   DependencyRegistry registry = CursorRegistry(path, &builds);
-  {
-    Container container(registry, Deadline::FromNow(2000));
-    CHECK(MakeSqlCallable("SELECT 1")(container));
-    CHECK(testing::OpenDescriptorsOn(path) == 1);
+  for (int request = 0; request < 3; ++request) {
+    {
+      Container container(registry, Deadline::FromNow(2000));
+      CHECK(MakeSqlCallable("SELECT 1")(container));
+      CHECK(testing::OpenDescriptorsOn(path) == 1);
+    }
+    CHECK(testing::NobodyHoldsALock(path));
   }
-  CHECK(testing::OpenDescriptorsOn(path) == 0);
+  CHECK(builds == 3);
 }
 
 TEST_CASE("a missing database throws the cursor's reason and is not created") {

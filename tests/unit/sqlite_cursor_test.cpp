@@ -13,11 +13,15 @@
 #include <chrono>
 #include <thread>
 
+#include "database_fixtures.h"
 #include "test_support.h"
 
 using namespace healthcheck;
 using testing::Exists;
 using testing::ReadFile;
+using testing::AsNobody;
+using testing::ExclusiveLockHolder;
+using testing::MakeWalDatabase;
 using testing::TempDir;
 
 namespace {
@@ -41,83 +45,6 @@ bool Truthy(SqliteCursor& cursor, const std::string& sql) {
   return value.value();
 }
 
-// Holds an EXCLUSIVE transaction on `path` from another process until
-// destroyed, the way a long migration would. The holder dies with this
-// process too (a crashed test leaves no lock behind).
-class ExclusiveLockHolder {
- public:
-  explicit ExclusiveLockHolder(const std::string& path) : ready_(path + ".locked") {
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      execlp("python3", "python3", "-c",
-             "import sqlite3, sys, time\n"
-             "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-             "c.execute('BEGIN EXCLUSIVE')\n"
-             "open(sys.argv[2], 'w').close()\n"
-             "time.sleep(30)\n",
-             path.c_str(), ready_.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    for (int i = 0; i < 500 && !Exists(ready_); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (!Exists(ready_)) {
-      Stop();  // The destructor will not run for a constructor that throws.
-      FAIL("the lock holder never took its lock");
-    }
-  }
-  ~ExclusiveLockHolder() { Stop(); }
-  ExclusiveLockHolder(const ExclusiveLockHolder&) = delete;
-  ExclusiveLockHolder& operator=(const ExclusiveLockHolder&) = delete;
-
- private:
-  void Stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-    unlink(ready_.c_str());
-  }
-
-  std::string ready_;
-  pid_t pid_ = -1;
-};
-
-// Runs `work` in a child process that has given up root for nobody (65534),
-// and returns what it wrote to its pipe; root reads any file, so a
-// permission test cannot run as root. The child never returns into doctest.
-template <typename Work>
-std::string AsNobody(Work work) {
-  int pipe_fds[2];
-  REQUIRE(pipe(pipe_fds) == 0);
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    FAIL("fork failed");
-  }
-  if (pid == 0) {
-    close(pipe_fds[0]);
-    std::string answer = (setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0)
-                             ? work()
-                             : std::string("cannot become nobody");
-    ssize_t written = write(pipe_fds[1], answer.data(), answer.size());
-    _exit(written == static_cast<ssize_t>(answer.size()) ? 0 : 1);
-  }
-  close(pipe_fds[1]);
-  std::string answer;
-  char chunk[512];
-  for (ssize_t got; (got = read(pipe_fds[0], chunk, sizeof chunk)) > 0;) answer.append(chunk, got);
-  close(pipe_fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CHECK(WIFEXITED(status));
-  return answer;
-}
-
 }  // namespace
 
 TEST_CASE("a readable database opens and proves it can read") {
@@ -130,8 +57,9 @@ TEST_CASE("a readable database opens and proves it can read") {
     CHECK(Truthy(*cursor.value(), "SELECT count(*) FROM failed_jobs"));
     CHECK(testing::OpenDescriptorsOn(dir.file("app.db")) == 1);
   }
-  // The connection closed with its owner: no lock outlives a request.
-  CHECK(testing::OpenDescriptorsOn(dir.file("app.db")) == 0);
+  // No lock outlives a request (the connection kept for the next check
+  // holds none).
+  CHECK(testing::NobodyHoldsALock(dir.file("app.db")));
   CHECK(ReadFile(dir.file("app.db")) == before);
   CHECK_FALSE(Exists(dir.file("app.db-journal")));
   CHECK_FALSE(Exists(dir.file("app.db-wal")));
@@ -287,19 +215,6 @@ TEST_CASE("a query running past the deadline is interrupted") {
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
 }
 
-namespace {
-// A WAL-mode database, checkpointed and closed: no -wal or -shm beside it.
-void MakeWalDatabase(const std::string& path) {
-  testing::RunPython(
-      "import sqlite3, sys\n"
-      "c = sqlite3.connect(sys.argv[1])\n"
-      "c.execute('PRAGMA journal_mode=WAL')\n"
-      "c.execute('CREATE TABLE failed_jobs (id INTEGER PRIMARY KEY)')\n"
-      "c.commit()\n"
-      "c.close()\n",
-      path);
-}
-}  // namespace
 
 TEST_CASE("a WAL database nobody writes is read without creating -wal or -shm") {
   TempDir dir;
