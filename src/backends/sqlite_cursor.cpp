@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "recycling_allocator.h"
+#include "sqlite_header.h"
 
 namespace healthcheck {
 namespace {
@@ -39,29 +40,6 @@ void ConfigureSqliteOnce() {
     sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
     sqlite3_initialize();
   });
-}
-
-// SQLite's file header: the magic string, then at offsets 18 and 19 the
-// read and write versions, 2 for a database in WAL mode.
-constexpr size_t kHeaderBytes = 100;
-constexpr char kHeaderMagic[] = "SQLite format 3";
-constexpr int kWalVersion = 2;
-
-// True for a WAL-mode database with no -wal file beside it: nobody is
-// writing, and everything is in the main file. Opening such a database
-// even read-only makes SQLite create -wal and -shm files and leave them
-// behind (and fail in a read-only folder); a health check must create
-// nothing.
-bool IsQuietWalDatabase(const std::string& path) {
-  if (access((path + "-wal").c_str(), F_OK) == 0) return false;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  unsigned char header[kHeaderBytes];
-  ssize_t got = pread(fd, header, sizeof header, 0);
-  close(fd);
-  return got == static_cast<ssize_t>(sizeof header) &&
-         memcmp(header, kHeaderMagic, sizeof kHeaderMagic) == 0 &&
-         header[18] == kWalVersion && header[19] == kWalVersion;
 }
 
 // "file:" URI for `path`, with the characters a URI gives meaning escaped.
@@ -101,7 +79,13 @@ using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
 SqliteCursor::SqliteCursor(sqlite3* db, std::string path, const Deadline& deadline)
     : db_(db), path_(std::move(path)), deadline_(deadline) {}
 
-SqliteCursor::~SqliteCursor() { sqlite3_close_v2(db_); }
+SqliteCursor::~SqliteCursor() {
+  if (keep_) {
+    warm_connection::Keep(db_, path_, opened_on_);
+  } else {
+    sqlite3_close_v2(db_);
+  }
+}
 
 Status SqliteCursor::Explain(int code, const std::string& doing) const {
   std::string reason = doing + " \"" + path_ + "\": ";
@@ -119,34 +103,67 @@ Status SqliteCursor::Explain(int code, const std::string& doing) const {
 Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
     const CursorBackendSettings& settings, const Deadline& deadline) {
   ConfigureSqliteOnce();
-  sqlite3* db = nullptr;
+  // Taken before any open: should the path change hands in between, the
+  // identities differ and the connection is not reused, never the reverse.
+  FileIdentity identity = IdentifyFile(settings.database);
+  if (sqlite3* warm = warm_connection::Take(settings.database, identity)) {
+    std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(warm, settings.database, deadline));
+    cursor->LimitTo(settings);
+    // A kept connection may only say yes: if it fails, a new one decides.
+    if (cursor->ReadHeader().ok()) {
+      cursor->KeepAfterwards(identity);
+      return cursor;
+    }
+  }
+  return OpenNew(settings, deadline, identity);
+}
+
+Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenNew(const CursorBackendSettings& settings,
+                                                            const Deadline& deadline,
+                                                            const FileIdentity& identity) {
   // READONLY never creates the file; NOMUTEX because one request's thread
   // owns the connection; EXRESCODE for precise reasons in the log.
-  int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  std::string target = settings.database;
-  if (IsQuietWalDatabase(settings.database)) {
-    // No writer and no log: the main file is the whole database, and
-    // "immutable" reads it without the -shm and -wal files a WAL reader
-    // would otherwise create.
-    target = FileUri(settings.database, "immutable=1");
-    flags |= SQLITE_OPEN_URI;
-  }
-  int code = sqlite3_open_v2(target.c_str(), &db, flags, nullptr);
+  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  sqlite3* db = nullptr;
+  int code = sqlite3_open_v2(settings.database.c_str(), &db, flags, nullptr);
   // The cursor owns the handle from here, even a failed one.
   std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(db, settings.database, deadline));
   if (db == nullptr) return Status::Error("cannot open \"" + settings.database + "\": out of memory");
   if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
 
-  int64_t busy_ms = std::min(settings.busy_timeout_ms, deadline.remaining_ms());
-  sqlite3_busy_timeout(db, static_cast<int>(busy_ms));
-  sqlite3_progress_handler(db, kProgressCheckEverySteps, StopAtDeadline, &cursor->deadline_);
+  JournalMode mode = ReadJournalMode(db);
+  if (mode == JournalMode::kWal && access((settings.database + "-wal").c_str(), F_OK) != 0) {
+    // A WAL database with no -wal file: nobody is writing, and the main file
+    // is the whole database. A WAL reader would create -wal and -shm files
+    // and leave them behind (or fail in a read-only folder), and a health
+    // check creates nothing: "immutable" reads the main file alone.
+    db = nullptr;
+    code = sqlite3_open_v2(FileUri(settings.database, "immutable=1").c_str(), &db,
+                           flags | SQLITE_OPEN_URI, nullptr);
+    cursor.reset(new SqliteCursor(db, settings.database, deadline));
+    if (db == nullptr) return Status::Error("cannot open \"" + settings.database + "\": out of memory");
+    if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
+  }
   // A check must not reach other files: no ATTACH, and no schema tricks.
   sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
   sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  cursor->LimitTo(settings);
 
   Status readable = cursor->ReadHeader();
   if (!readable.ok()) return readable;
+  if (mode == JournalMode::kRollback) cursor->KeepAfterwards(identity);
   return cursor;
+}
+
+void SqliteCursor::LimitTo(const CursorBackendSettings& settings) {
+  int64_t busy_ms = std::min(settings.busy_timeout_ms, deadline_.remaining_ms());
+  sqlite3_busy_timeout(db_, static_cast<int>(busy_ms));
+  sqlite3_progress_handler(db_, kProgressCheckEverySteps, StopAtDeadline, &deadline_);
+}
+
+void SqliteCursor::KeepAfterwards(const FileIdentity& opened_on) {
+  keep_ = true;
+  opened_on_ = opened_on;
 }
 
 Status SqliteCursor::ReadHeader() {
@@ -162,6 +179,12 @@ Status SqliteCursor::ReadHeader() {
 }
 
 Result<bool> SqliteCursor::FirstValueIsTruthy(const std::string& sql) {
+  Result<bool> truthy = EvaluateFirstValue(sql);
+  if (!truthy.ok()) keep_ = false;  // Whatever went wrong, the next check starts afresh.
+  return truthy;
+}
+
+Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
   int code = sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);

@@ -1,8 +1,11 @@
-// SqliteCursor: clearskies' cursor backend on an SQLite3 file. It opens the
-// database read-only at request time, never creating it, waits on a locked
-// database no longer than its busy timeout or the request's deadline, and
-// proves it can read. Its connection closes when the request's container
-// goes, so no lock outlives a request. The only file that includes sqlite3.h.
+// SqliteCursor: clearskies' cursor backend on an SQLite3 file. Each check
+// proves, at request time, that the database is there, readable, not
+// locked by a writer and a database: it opens it read-only (never creating
+// it), or takes the thread's kept connection after checking the file is
+// still the same one (sqlite_warm_connection.h), and reads the header page
+// under a shared lock, waiting on a locked database no longer than its
+// busy timeout or the request's deadline. No lock outlives a request.
+// sqlite3.h is included only by src/backends/sqlite_*.cpp.
 #pragma once
 
 #include <memory>
@@ -10,6 +13,7 @@
 
 #include "../config.h"
 #include "../container.h"
+#include "sqlite_warm_connection.h"
 
 struct sqlite3;
 
@@ -30,14 +34,26 @@ class SqliteCursor : public Dependency {
 
  private:
   SqliteCursor(sqlite3* db, std::string path, const Deadline& deadline);
+  // A new connection; `identity` is the path's, taken before opening.
+  static Result<std::shared_ptr<SqliteCursor>> OpenNew(const CursorBackendSettings& settings,
+                                                       const Deadline& deadline,
+                                                       const FileIdentity& identity);
+  // The busy timeout and the progress handler, for this request's deadline.
+  void LimitTo(const CursorBackendSettings& settings);
   // Takes a shared lock and reads the database header: readable, a
   // database, not locked by a writer.
   Status ReadHeader();
+  // The connection goes to the thread's warm slot instead of closing,
+  // unless a query fails first.
+  void KeepAfterwards(const FileIdentity& opened_on);
+  Result<bool> EvaluateFirstValue(const std::string& sql);
   Status Explain(int code, const std::string& doing) const;
 
   sqlite3* db_;
   std::string path_;
   Deadline deadline_;
+  bool keep_ = false;
+  FileIdentity opened_on_;
 };
 
 // The container's builder for "cursor_backend".

@@ -1,0 +1,178 @@
+// The connection a thread keeps between checks: reused only while the path
+// still names the same readable rollback-journal file, and never trusted to
+// say no. Every case first passes a check, so that a connection is kept,
+// then changes the file under it.
+#include "../../src/backends/sqlite_warm_connection.h"
+
+#include <doctest/doctest.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "../../src/backends/sqlite_cursor.h"
+#include "database_fixtures.h"
+#include "test_support.h"
+
+using namespace healthcheck;
+using testing::Exists;
+using testing::TempDir;
+
+namespace {
+
+CursorBackendSettings Settings(const std::string& path, int64_t busy_ms = 1000) {
+  CursorBackendSettings settings;
+  settings.database = path;
+  settings.busy_timeout_ms = busy_ms;
+  return settings;
+}
+
+// "ok", or why the check failed.
+std::string Check(const std::string& path, int64_t busy_ms = 1000) {
+  auto cursor = SqliteCursor::OpenReadOnly(Settings(path, busy_ms), Deadline::FromNow(2000));
+  return cursor.ok() ? "ok" : cursor.status().message();
+}
+
+// The sql callable's view: the first value of `sql`, or the error.
+std::string Query(const std::string& path, const std::string& sql) {
+  auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
+  if (!cursor.ok()) return cursor.status().message();
+  auto truthy = cursor.value()->FirstValueIsTruthy(sql);
+  if (!truthy.ok()) return truthy.status().message();
+  return truthy.value() ? "truthy" : "falsy";
+}
+
+}  // namespace
+
+TEST_CASE("checks on one thread share one kept connection, which holds no lock") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  for (int request = 0; request < 5; ++request) {
+    REQUIRE(Check(path) == "ok");
+    CHECK(testing::OpenDescriptorsOn(path) == 1);
+    CHECK(testing::NobodyHoldsALock(path));
+  }
+}
+
+TEST_CASE("a database deleted after a check fails the next check") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  REQUIRE(Check(path) == "ok");
+  REQUIRE(unlink(path.c_str()) == 0);
+  CHECK(Check(path) == "cannot open \"" + path +
+                           "\": unable to open database file (No such file or directory)");
+  CHECK_FALSE(Exists(path));
+}
+
+TEST_CASE("a database replaced after a check is read anew") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path, 0);
+  REQUIRE(Query(path, "SELECT count(*) FROM failed_jobs") == "falsy");
+  testing::MakeDatabase(dir.file("new.db"), 3);
+  REQUIRE(rename(dir.file("new.db").c_str(), path.c_str()) == 0);
+  CHECK(Query(path, "SELECT count(*) FROM failed_jobs") == "truthy");
+
+  testing::WriteFile(dir.file("junk"), std::string(4096, 'x'));
+  REQUIRE(rename(dir.file("junk").c_str(), path.c_str()) == 0);
+  CHECK(Check(path) == "cannot read \"" + path + "\": file is not a database");
+}
+
+TEST_CASE("a database overwritten in place after a check is read anew") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  REQUIRE(Check(path) == "ok");
+  // Same inode, header destroyed: only a fresh read of page 1 notices.
+  FILE* file = fopen(path.c_str(), "r+");
+  REQUIRE(file != nullptr);
+  fputs("not an sqlite header", file);
+  fclose(file);
+  CHECK(Check(path) == "cannot read \"" + path + "\": file is not a database");
+}
+
+TEST_CASE("a table page corrupted in place after a query is read from the file again") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path, 2);
+  REQUIRE(Query(path, "SELECT count(*) FROM failed_jobs") == "truthy");
+  // Page 2 is failed_jobs' root page; the header, and so the change counter,
+  // stay as they were: only the file itself shows the damage.
+  FILE* file = fopen(path.c_str(), "r+");
+  REQUIRE(file != nullptr);
+  fseek(file, 4096, SEEK_SET);
+  fputs("\xff\xff\xff\xff", file);
+  fclose(file);
+  CHECK(Query(path, "SELECT count(*) FROM failed_jobs") ==
+        "cannot read \"" + path + "\": database disk image is malformed");
+}
+
+TEST_CASE("a database locked after a check fails the next check as locked") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  REQUIRE(Check(path) == "ok");
+  {
+    testing::ExclusiveLockHolder lock(path);
+    CHECK(Check(path, 100) == "cannot read \"" + path + "\": database is locked");
+  }
+  CHECK(Check(path) == "ok");
+}
+
+TEST_CASE("read permission taken away after a check fails the next check (as nobody)") {
+  TempDir dir;
+  chmod(dir.path().c_str(), 0755);
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  REQUIRE(chown(path.c_str(), 65534, 65534) == 0);  // nobody's file, so nobody may chmod it.
+  std::string answers = testing::AsNobody([&path]() -> std::string {
+    std::string first = Check(path);
+    if (chmod(path.c_str(), 0200) != 0) return "chmod failed";
+    return first + " | " + Check(path);
+  });
+  CHECK(answers == "ok | cannot open \"" + path +
+                       "\": unable to open database file (Permission denied)");
+}
+
+TEST_CASE("a database switched to WAL after a check is read without creating -wal or -shm") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path, 1);
+  REQUIRE(Query(path, "SELECT count(*) FROM failed_jobs") == "truthy");
+  testing::RunPython(
+      "import sqlite3, sys\n"
+      "c = sqlite3.connect(sys.argv[1])\n"
+      "c.execute('PRAGMA journal_mode=WAL')\n"
+      "c.execute('DELETE FROM failed_jobs')\n"
+      "c.commit()\n"
+      "c.close()\n",
+      path);
+  REQUIRE_FALSE(Exists(path + "-wal"));
+  CHECK(Query(path, "SELECT count(*) FROM failed_jobs") == "falsy");
+  CHECK_FALSE(Exists(path + "-wal"));
+  CHECK_FALSE(Exists(path + "-shm"));
+  // A WAL database is opened for each check, never kept.
+  CHECK(testing::OpenDescriptorsOn(path) == 0);
+}
+
+TEST_CASE("a failed query does not leave its connection kept") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  testing::MakeDatabase(path);
+  REQUIRE(Check(path) == "ok");
+  CHECK(Query(path, "SELECT * FROM no_such_table") ==
+        "cannot read \"" + path + "\": no such table: no_such_table");
+  CHECK(testing::OpenDescriptorsOn(path) == 0);
+}
+
+TEST_CASE("file identity: found, same file through another path, and missing") {
+  TempDir dir;
+  testing::MakeDatabase(dir.file("app.db"));
+  REQUIRE(symlink(dir.file("app.db").c_str(), dir.file("link.db").c_str()) == 0);
+  FileIdentity direct = IdentifyFile(dir.file("app.db"));
+  CHECK(direct.found);
+  CHECK(direct == IdentifyFile(dir.file("link.db")));
+  FileIdentity missing = IdentifyFile(dir.file("missing.db"));
+  CHECK_FALSE(missing.found);
+  CHECK_FALSE(missing == missing);  // Nothing is the same as a missing file.
+}
