@@ -76,14 +76,18 @@ using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
 
 }  // namespace
 
-SqliteCursor::SqliteCursor(sqlite3* db, std::string path, const Deadline& deadline)
-    : db_(db), path_(std::move(path)), deadline_(deadline) {}
+SqliteCursor::SqliteCursor(Connection connection, std::string path, const Deadline& deadline)
+    : db_(connection.db),
+      read_header_(connection.read_header),
+      path_(std::move(path)),
+      deadline_(deadline) {}
 
 SqliteCursor::~SqliteCursor() {
+  Connection connection{db_, read_header_};
   if (keep_) {
-    warm_connection::Keep(db_, path_, opened_on_);
+    warm_connection::Keep(connection, path_, opened_on_);
   } else {
-    sqlite3_close_v2(db_);
+    CloseConnection(connection);
   }
 }
 
@@ -106,7 +110,8 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
   // Taken before any open: should the path change hands in between, the
   // identities differ and the connection is not reused, never the reverse.
   FileIdentity identity = IdentifyFile(settings.database);
-  if (sqlite3* warm = warm_connection::Take(settings.database, identity)) {
+  Connection warm = warm_connection::Take(settings.database, identity);
+  if (warm.db != nullptr) {
     std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(warm, settings.database, deadline));
     cursor->LimitTo(settings);
     // A kept connection may only say yes: if it fails, a new one decides.
@@ -127,7 +132,7 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenNew(const CursorBackendS
   sqlite3* db = nullptr;
   int code = sqlite3_open_v2(settings.database.c_str(), &db, flags, nullptr);
   // The cursor owns the handle from here, even a failed one.
-  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(db, settings.database, deadline));
+  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor({db}, settings.database, deadline));
   if (db == nullptr) return Status::Error("cannot open \"" + settings.database + "\": out of memory");
   if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
 
@@ -140,7 +145,7 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenNew(const CursorBackendS
     db = nullptr;
     code = sqlite3_open_v2(FileUri(settings.database, "immutable=1").c_str(), &db,
                            flags | SQLITE_OPEN_URI, nullptr);
-    cursor.reset(new SqliteCursor(db, settings.database, deadline));
+    cursor.reset(new SqliteCursor({db}, settings.database, deadline));
     if (db == nullptr) return Status::Error("cannot open \"" + settings.database + "\": out of memory");
     if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
   }
@@ -169,11 +174,13 @@ void SqliteCursor::KeepAfterwards(const FileIdentity& opened_on) {
 Status SqliteCursor::ReadHeader() {
   // schema_version needs a shared lock and page 1, whose header proves the
   // file is an SQLite database, but not the schema parsed: a tenth of the cost.
-  sqlite3_stmt* raw = nullptr;
-  int code = sqlite3_prepare_v2(db_, "PRAGMA schema_version", -1, &raw, nullptr);
-  Statement statement(raw);
-  if (code != SQLITE_OK) return Explain(code, "cannot read");
-  code = sqlite3_step(statement.get());
+  if (read_header_ == nullptr) {
+    int code = sqlite3_prepare_v2(db_, "PRAGMA schema_version", -1, &read_header_, nullptr);
+    if (code != SQLITE_OK) return Explain(code, "cannot read");
+  }
+  int code = sqlite3_step(read_header_);
+  // The reset ends the read transaction: no lock outlives the read.
+  sqlite3_reset(read_header_);
   if (code != SQLITE_ROW) return Explain(code, "cannot read");
   return Status::Ok();
 }

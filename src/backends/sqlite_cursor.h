@@ -16,6 +16,7 @@
 #include "sqlite_warm_connection.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace healthcheck {
 
@@ -33,7 +34,7 @@ class SqliteCursor : public Dependency {
   Result<bool> FirstValueIsTruthy(const std::string& sql);
 
  private:
-  SqliteCursor(sqlite3* db, std::string path, const Deadline& deadline);
+  SqliteCursor(Connection connection, std::string path, const Deadline& deadline);
   // A new connection; `identity` is the path's, taken before opening.
   static Result<std::shared_ptr<SqliteCursor>> OpenNew(const CursorBackendSettings& settings,
                                                        const Deadline& deadline,
@@ -50,6 +51,7 @@ class SqliteCursor : public Dependency {
   Status Explain(int code, const std::string& doing) const;
 
   sqlite3* db_;
+  sqlite3_stmt* read_header_;  // Prepared on first use, kept with the connection.
   std::string path_;
   Deadline deadline_;
   bool keep_ = false;

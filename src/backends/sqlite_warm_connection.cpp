@@ -12,15 +12,11 @@ namespace {
 // One per thread: a worker thread serves one request at a time, so its
 // connection is never shared. Closed when the thread exits.
 struct Slot {
-  sqlite3* db = nullptr;
+  Connection connection;
   std::string path;
   FileIdentity identity;
 
-  void Close() {
-    sqlite3_close_v2(db);
-    db = nullptr;
-  }
-  ~Slot() { Close(); }
+  ~Slot() { CloseConnection(connection); }
 };
 thread_local Slot slot;
 
@@ -35,6 +31,12 @@ bool HasJournalOpen(sqlite3* db) {
 
 }  // namespace
 
+void CloseConnection(Connection& connection) {
+  sqlite3_finalize(connection.read_header);
+  sqlite3_close_v2(connection.db);
+  connection = Connection();
+}
+
 FileIdentity IdentifyFile(const std::string& path) {
   FileIdentity identity;
   struct stat info;
@@ -47,27 +49,27 @@ FileIdentity IdentifyFile(const std::string& path) {
 
 namespace warm_connection {
 
-sqlite3* Take(const std::string& path, const FileIdentity& now) {
-  if (slot.db == nullptr) return nullptr;
+Connection Take(const std::string& path, const FileIdentity& now) {
+  if (slot.connection.db == nullptr) return Connection();
   bool usable = slot.path == path && slot.identity == now && access(path.c_str(), R_OK) == 0 &&
-                ReadJournalMode(slot.db) == JournalMode::kRollback;
+                ReadJournalMode(slot.connection.db) == JournalMode::kRollback;
   if (!usable) {
-    slot.Close();
-    return nullptr;
+    CloseConnection(slot.connection);
+    return Connection();
   }
-  sqlite3* db = slot.db;
-  slot.db = nullptr;
-  return db;
+  Connection taken = slot.connection;
+  slot.connection = Connection();
+  return taken;
 }
 
-void Keep(sqlite3* db, const std::string& path, const FileIdentity& opened_on) {
-  if (!opened_on.found || HasJournalOpen(db)) {
-    sqlite3_close_v2(db);
+void Keep(Connection connection, const std::string& path, const FileIdentity& opened_on) {
+  if (!opened_on.found || HasJournalOpen(connection.db)) {
+    CloseConnection(connection);
     return;
   }
-  sqlite3_db_release_memory(db);
-  slot.Close();
-  slot.db = db;
+  sqlite3_db_release_memory(connection.db);
+  CloseConnection(slot.connection);
+  slot.connection = connection;
   slot.path = path;
   slot.identity = opened_on;
 }

@@ -19,6 +19,7 @@
 #include <string>
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace healthcheck {
 
@@ -35,18 +36,28 @@ struct FileIdentity {
 
 FileIdentity IdentifyFile(const std::string& path);
 
+// A connection and its prepared header read (which may be null).
+struct Connection {
+  sqlite3* db = nullptr;
+  sqlite3_stmt* read_header = nullptr;
+};
+
+// Finalizes the statement, then closes the connection.
+void CloseConnection(Connection& connection);
+
 namespace warm_connection {
 
 // The thread's kept connection to `path`, if `now` (the path's identity
 // taken before the call) is the file it was opened on, the file is still
-// readable and still in rollback-journal mode; nullptr otherwise, having
-// closed whatever the thread kept.
-sqlite3* Take(const std::string& path, const FileIdentity& now);
+// readable and still in rollback-journal mode; an empty Connection
+// otherwise, having closed whatever the thread kept.
+Connection Take(const std::string& path, const FileIdentity& now);
 
-// Keeps `db`, opened on `path` when the path named `opened_on`, for the
-// next check on this thread, closing what the thread kept before. Closes
-// `db` instead if it has a WAL or journal open.
-void Keep(sqlite3* db, const std::string& path, const FileIdentity& opened_on);
+// Keeps `connection`, opened on `path` when the path named `opened_on`,
+// for the next check on this thread, closing what the thread kept before.
+// Closes it instead if it has a WAL or journal open (a writer switched the
+// file to WAL between the header read and the lock).
+void Keep(Connection connection, const std::string& path, const FileIdentity& opened_on);
 
 }  // namespace warm_connection
 }  // namespace healthcheck
