@@ -37,6 +37,19 @@ void CloseConnection(Connection& connection) {
   connection = Connection();
 }
 
+namespace {
+
+bool SameTime(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+bool OlderThan(const struct timespec& time, const struct timespec& now, int seconds) {
+  return now.tv_sec - time.tv_sec > seconds ||
+         (now.tv_sec - time.tv_sec == seconds && now.tv_nsec >= time.tv_nsec);
+}
+
+}  // namespace
+
 FileIdentity IdentifyFile(const std::string& path) {
   FileIdentity identity;
   struct stat info;
@@ -44,15 +57,32 @@ FileIdentity IdentifyFile(const std::string& path) {
   identity.found = true;
   identity.device = info.st_dev;
   identity.inode = info.st_ino;
+  identity.size = info.st_size;
+  identity.modified = info.st_mtim;
+  identity.changed = info.st_ctim;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  identity.settled = OlderThan(info.st_mtim, now, kSettledAfterSeconds) &&
+                     OlderThan(info.st_ctim, now, kSettledAfterSeconds);
   return identity;
+}
+
+bool UnchangedSince(const FileIdentity& before, const FileIdentity& now) {
+  return before == now && before.settled && before.size == now.size &&
+         SameTime(before.modified, now.modified) && SameTime(before.changed, now.changed);
 }
 
 namespace warm_connection {
 
 Connection Take(const std::string& path, const FileIdentity& now) {
   if (slot.connection.db == nullptr) return Connection();
-  bool usable = slot.path == path && slot.identity == now && access(path.c_str(), R_OK) == 0 &&
-                ReadJournalMode(slot.connection.db) == JournalMode::kRollback;
+  bool usable = slot.path == path && slot.identity == now;
+  if (usable && !UnchangedSince(slot.identity, now)) {
+    usable = access(path.c_str(), R_OK) == 0 &&
+             ReadJournalMode(slot.connection.db) == JournalMode::kRollback;
+    // Pages cached before the change may no longer be the file's.
+    if (usable) sqlite3_db_release_memory(slot.connection.db);
+  }
   if (!usable) {
     CloseConnection(slot.connection);
     return Connection();
@@ -67,7 +97,6 @@ void Keep(Connection connection, const std::string& path, const FileIdentity& op
     CloseConnection(connection);
     return;
   }
-  sqlite3_db_release_memory(connection.db);
   CloseConnection(slot.connection);
   slot.connection = connection;
   slot.path = path;

@@ -4,10 +4,18 @@
 // Opening a connection is most of a cursor check's cost: Debian's SQLite
 // registers its FTS3, FTS5, R-Tree and JSON functions on every connection,
 // and the open and close take some twenty system calls. A kept connection
-// holds no lock and no transaction between checks; before it is used again
-// the path must still name the same file, readable by this process, still
-// in rollback-journal mode. Its page cache is emptied when it is kept, so
-// each check reads the header page from the file again.
+// holds no lock and no transaction between checks. Before it is used
+// again, the path must still name the same file (device and inode). Then:
+//
+// - if the file changed since the last check (size, mtime or ctime), or
+//   had changed too recently to tell (see FileIdentity::settled), the file
+//   must still be readable by this process and still in rollback-journal
+//   mode, and the connection's page cache is emptied, so the check reads
+//   the file as a new connection would;
+// - if it has not changed, none of that can have changed either (a chmod,
+//   chown or ACL change moves ctime; a write moves mtime), and the cached
+//   pages are the file's: the check goes straight to its read transaction,
+//   which still takes the shared lock and looks for a hot journal.
 //
 // WAL databases are never kept: an open WAL reader keeps the -shm file
 // mapped, and would stop the application's last connection from
@@ -15,6 +23,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <string>
 
@@ -23,16 +32,34 @@ struct sqlite3_stmt;
 
 namespace healthcheck {
 
-// Which file a path names at a moment: device and inode.
+// Which file a path names at a moment (device and inode), and what stat(2)
+// says of its state then.
 struct FileIdentity {
   bool found = false;
   dev_t device = 0;
   ino_t inode = 0;
+  off_t size = 0;
+  struct timespec modified = {};
+  struct timespec changed = {};
+  // mtime and ctime were at least kSettledAfterSeconds old. File times
+  // come from a coarse clock (a few milliseconds; seconds on some file
+  // systems): a file written in the same tick as an earlier look keeps
+  // its times, so only times older than that prove "unchanged since".
+  bool settled = false;
 
+  // The same file, whatever its state.
   bool operator==(const FileIdentity& other) const {
     return found && other.found && device == other.device && inode == other.inode;
   }
 };
+
+constexpr int kSettledAfterSeconds = 2;
+
+FileIdentity IdentifyFile(const std::string& path);
+
+// The same file, settled when `before` was taken, with the same size, mtime
+// and ctime now: its contents, mode, owner and ACL are as they were.
+bool UnchangedSince(const FileIdentity& before, const FileIdentity& now);
 
 FileIdentity IdentifyFile(const std::string& path);
 
@@ -48,12 +75,13 @@ void CloseConnection(Connection& connection);
 namespace warm_connection {
 
 // The thread's kept connection to `path`, if `now` (the path's identity
-// taken before the call) is the file it was opened on, the file is still
-// readable and still in rollback-journal mode; an empty Connection
-// otherwise, having closed whatever the thread kept.
+// taken before the call) is the file it was opened on and, unless the file
+// is unchanged since the last check, it is still readable and still in
+// rollback-journal mode; an empty Connection otherwise, having closed
+// whatever the thread kept.
 Connection Take(const std::string& path, const FileIdentity& now);
 
-// Keeps `connection`, opened on `path` when the path named `opened_on`,
+// Keeps `connection`, checked on `path` when the path was `opened_on`,
 // for the next check on this thread, closing what the thread kept before.
 // Closes it instead if it has a WAL or journal open (a writer switched the
 // file to WAL between the header read and the lock).

@@ -5,8 +5,12 @@
 #include "../../src/backends/sqlite_warm_connection.h"
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+
+#include <chrono>
+#include <thread>
 
 #include "../../src/backends/sqlite_cursor.h"
 #include "database_fixtures.h"
@@ -175,4 +179,101 @@ TEST_CASE("file identity: found, same file through another path, and missing") {
   FileIdentity missing = IdentifyFile(dir.file("missing.db"));
   CHECK_FALSE(missing.found);
   CHECK_FALSE(missing == missing);  // Nothing is the same as a missing file.
+  // Just written: a write in the same clock tick could leave every time as
+  // it is, so nothing can be known to be unchanged yet.
+  CHECK_FALSE(direct.settled);
+  CHECK_FALSE(UnchangedSince(direct, IdentifyFile(dir.file("app.db"))));
+}
+
+// The cases above change files just made, which are never settled, so
+// every check re-validates. These let the files settle first, so that the
+// first check records a settled state and only a change can undo it.
+TEST_CASE("once a file has settled, every kind of change is still seen") {
+  TempDir dir;
+  chmod(dir.path().c_str(), 0755);
+  const std::string unchanged = dir.file("unchanged.db");
+  const std::string deleted = dir.file("deleted.db");
+  const std::string corrupted = dir.file("corrupted.db");
+  const std::string backdated = dir.file("backdated.db");
+  const std::string to_wal = dir.file("to_wal.db");
+  const std::string unreadable = dir.file("unreadable.db");
+  for (const std::string& path : {unchanged, deleted, corrupted, backdated, to_wal, unreadable}) {
+    testing::MakeDatabase(path, 1);
+  }
+  REQUIRE(chown(unreadable.c_str(), 65534, 65534) == 0);
+  std::this_thread::sleep_for(std::chrono::seconds(kSettledAfterSeconds) +
+                              std::chrono::milliseconds(100));
+
+  {
+    INFO("unchanged: the kept connection serves, and the state is recognised");
+    FileIdentity first = IdentifyFile(unchanged);
+    CHECK(first.settled);
+    CHECK(UnchangedSince(first, IdentifyFile(unchanged)));
+    // An old mtime is not enough: a chmod just now makes the file unsettled.
+    REQUIRE(chmod(unchanged.c_str(), 0640) == 0);
+    FileIdentity chmodded = IdentifyFile(unchanged);
+    CHECK_FALSE(chmodded.settled);
+    CHECK_FALSE(UnchangedSince(first, chmodded));
+    for (int request = 0; request < 3; ++request) {
+      CHECK(Query(unchanged, "SELECT count(*) FROM failed_jobs") == "truthy");
+      CHECK(testing::OpenDescriptorsOn(unchanged) == 1);
+      CHECK(testing::NobodyHoldsALock(unchanged));
+    }
+  }
+  {
+    INFO("deleted");
+    REQUIRE(Check(deleted) == "ok");
+    REQUIRE(unlink(deleted.c_str()) == 0);
+    CHECK(Check(deleted) == "cannot open \"" + deleted +
+                                "\": unable to open database file (No such file or directory)");
+  }
+  {
+    INFO("a table page corrupted in place");
+    REQUIRE(Query(corrupted, "SELECT count(*) FROM failed_jobs") == "truthy");
+    FILE* file = fopen(corrupted.c_str(), "r+");
+    REQUIRE(file != nullptr);
+    fseek(file, 4096, SEEK_SET);
+    fputs("\xff\xff\xff\xff", file);
+    fclose(file);
+    CHECK(Query(corrupted, "SELECT count(*) FROM failed_jobs") ==
+          "cannot read \"" + corrupted + "\": database disk image is malformed");
+  }
+  {
+    INFO("the header overwritten, then the old mtime put back");
+    REQUIRE(Check(backdated) == "ok");
+    struct stat before;
+    REQUIRE(stat(backdated.c_str(), &before) == 0);
+    FILE* file = fopen(backdated.c_str(), "r+");
+    REQUIRE(file != nullptr);
+    fputs("not an sqlite header", file);
+    fclose(file);
+    struct timespec times[2] = {before.st_atim, before.st_mtim};
+    REQUIRE(utimensat(AT_FDCWD, backdated.c_str(), times, 0) == 0);  // ctime still moves.
+    CHECK(Check(backdated) == "cannot read \"" + backdated + "\": file is not a database");
+  }
+  {
+    INFO("switched to WAL");
+    REQUIRE(Query(to_wal, "SELECT count(*) FROM failed_jobs") == "truthy");
+    testing::RunPython(
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1])\n"
+        "c.execute('PRAGMA journal_mode=WAL')\n"
+        "c.execute('DELETE FROM failed_jobs')\n"
+        "c.commit()\n"
+        "c.close()\n",
+        to_wal);
+    CHECK(Query(to_wal, "SELECT count(*) FROM failed_jobs") == "falsy");
+    CHECK_FALSE(Exists(to_wal + "-wal"));
+    CHECK_FALSE(Exists(to_wal + "-shm"));
+  }
+  {
+    INFO("read permission taken away (as nobody)");
+    std::string answers = testing::AsNobody([&unreadable]() -> std::string {
+      std::string first = Check(unreadable);
+      if (chmod(unreadable.c_str(), 0200) != 0) return "chmod failed";
+      return first + " | " + Check(unreadable);
+    });
+    CHECK(answers == "ok | cannot open \"" + unreadable +
+                         "\": unable to open database file (Permission denied)");
+  }
 }
