@@ -1,6 +1,6 @@
 // Helpers for the unit tests: a temporary folder that cleans itself up,
 // file helpers, and SQLite fixtures made by python3's sqlite3 module (only
-// src/backends/sqlite_cursor.cpp includes sqlite3.h).
+// src/backends/sqlite_*.cpp include sqlite3.h).
 #pragma once
 
 #include <dirent.h>
