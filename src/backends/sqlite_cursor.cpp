@@ -1,7 +1,6 @@
 // SqliteCursor on the SQLite3 C API.
 #include "sqlite_cursor.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,14 +18,14 @@ namespace {
 // How many virtual-machine steps run between two looks at the deadline.
 constexpr int kProgressCheckEverySteps = 1000;
 
-// A health check opens a connection, reads a page and closes it, on every
-// request. SQLite's defaults suit long-lived connections: a 120 KB lookaside
+// SQLite's defaults suit long-lived, busy connections: a 120 KB lookaside
 // buffer allocated per connection, global memory statistics behind a mutex,
-// and malloc for the hundreds of blocks a connection allocates at open and
-// frees at close. All cost more than the check itself; so, once, before
-// SQLite initialises: no lookaside, no statistics, and blocks recycled per
-// thread (if an embedder initialised SQLite already, this changes nothing
-// and is harmless).
+// and malloc for the hundreds of blocks a connection allocates when it
+// opens and frees when it closes. A health check's connection reads one
+// page, and a new one is opened at every change of the file; so, once,
+// before SQLite initialises: no lookaside, no statistics, and blocks
+// recycled per thread (if an embedder initialised SQLite already, this
+// changes nothing and is harmless).
 void ConfigureSqliteOnce() {
   static std::once_flag configured;
   std::call_once(configured, [] {
@@ -123,32 +122,38 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
   return OpenNew(settings, deadline, identity);
 }
 
+Result<std::shared_ptr<SqliteCursor>> SqliteCursor::Open(const std::string& target, int flags,
+                                                         const std::string& path,
+                                                         const Deadline& deadline) {
+  sqlite3* db = nullptr;
+  int code = sqlite3_open_v2(target.c_str(), &db, flags, nullptr);
+  // The cursor owns the handle from here, even a failed one.
+  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor({db}, path, deadline));
+  if (db == nullptr) return Status::Error("cannot open \"" + path + "\": out of memory");
+  if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
+  return cursor;
+}
+
 Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenNew(const CursorBackendSettings& settings,
                                                             const Deadline& deadline,
                                                             const FileIdentity& identity) {
   // READONLY never creates the file; NOMUTEX because one request's thread
   // owns the connection; EXRESCODE for precise reasons in the log.
   const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  sqlite3* db = nullptr;
-  int code = sqlite3_open_v2(settings.database.c_str(), &db, flags, nullptr);
-  // The cursor owns the handle from here, even a failed one.
-  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor({db}, settings.database, deadline));
-  if (db == nullptr) return Status::Error("cannot open \"" + settings.database + "\": out of memory");
-  if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
-
-  JournalMode mode = ReadJournalMode(db);
-  if (mode == JournalMode::kWal && access((settings.database + "-wal").c_str(), F_OK) != 0) {
+  const std::string& path = settings.database;
+  Result<std::shared_ptr<SqliteCursor>> opened = Open(path, flags, path, deadline);
+  if (!opened.ok()) return opened;
+  JournalMode mode = ReadJournalMode(opened.value()->db_);
+  if (mode == JournalMode::kWal && access((path + "-wal").c_str(), F_OK) != 0) {
     // A WAL database with no -wal file: nobody is writing, and the main file
     // is the whole database. A WAL reader would create -wal and -shm files
     // and leave them behind (or fail in a read-only folder), and a health
     // check creates nothing: "immutable" reads the main file alone.
-    db = nullptr;
-    code = sqlite3_open_v2(FileUri(settings.database, "immutable=1").c_str(), &db,
-                           flags | SQLITE_OPEN_URI, nullptr);
-    cursor.reset(new SqliteCursor({db}, settings.database, deadline));
-    if (db == nullptr) return Status::Error("cannot open \"" + settings.database + "\": out of memory");
-    if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
+    opened = Open(FileUri(path, "immutable=1"), flags | SQLITE_OPEN_URI, path, deadline);
+    if (!opened.ok()) return opened;
   }
+  std::shared_ptr<SqliteCursor> cursor = opened.value();
+  sqlite3* db = cursor->db_;
   // A check must not reach other files: no ATTACH, and no schema tricks.
   sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
   sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);

@@ -35,6 +35,10 @@ class SqliteCursor : public Dependency {
 
  private:
   SqliteCursor(Connection connection, std::string path, const Deadline& deadline);
+  // sqlite3_open_v2 of `target` (the path or a URI), named `path` in errors.
+  static Result<std::shared_ptr<SqliteCursor>> Open(const std::string& target, int flags,
+                                                    const std::string& path,
+                                                    const Deadline& deadline);
   // A new connection; `identity` is the path's, taken before opening.
   static Result<std::shared_ptr<SqliteCursor>> OpenNew(const CursorBackendSettings& settings,
                                                        const Deadline& deadline,

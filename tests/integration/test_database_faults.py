@@ -97,6 +97,21 @@ class DatabaseFaultTest(TestCase):
         self.assertAnswer(reply, healthy=False)
         self.assertIn(b"not a database", reply.stderr)
 
+    def test_settled_database_damaged_in_place_fails_on_every_thread(self):
+        # Settled (2 s old), the database is served from connections the
+        # threads keep; a change in place must still reach every one of them.
+        make_database(self.db)
+        time.sleep(2.2)
+        for _ in range(10):
+            self.assertAnswer(fastcgi_wire.fetch(self.address), healthy=True)
+        with open(self.db, "r+b") as data:
+            data.seek(4096)  # failed_jobs' root page; the header stays as it was.
+            data.write(b"\xff\xff\xff\xff")
+        for _ in range(6):
+            reply = fastcgi_wire.fetch(self.address)
+            self.assertAnswer(reply, healthy=False)
+            self.assertIn(b"malformed", reply.stderr)
+
     def test_many_checks_never_change_the_file(self):
         make_database(self.db, failed_jobs=0)
         before = fingerprint(self.db)
