@@ -29,11 +29,14 @@ constexpr int kProgressCheckEverySteps = 1000;
 void ConfigureSqliteOnce() {
   static std::once_flag configured;
   std::call_once(configured, [] {
-    static const sqlite3_mem_methods recycled = {
-        recycling_allocator::Allocate, recycling_allocator::Free,
-        recycling_allocator::Reallocate, recycling_allocator::UsableSize,
-        recycling_allocator::RoundUp, [](void*) { return SQLITE_OK; }, [](void*) {},
-        nullptr};
+    static const sqlite3_mem_methods recycled = {recycling_allocator::Allocate,
+                                                 recycling_allocator::Free,
+                                                 recycling_allocator::Reallocate,
+                                                 recycling_allocator::UsableSize,
+                                                 recycling_allocator::RoundUp,
+                                                 [](void*) { return SQLITE_OK; },
+                                                 [](void*) {},
+                                                 nullptr};
     sqlite3_config(SQLITE_CONFIG_MALLOC, &recycled);
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);

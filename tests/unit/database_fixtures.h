@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,9 +14,18 @@
 #include <string>
 #include <thread>
 
+#include "../../src/config.h"
 #include "test_support.h"
 
 namespace healthcheck::testing {
+
+// cursor_backend's settings for `path`, waiting `busy_ms` on a lock.
+inline CursorBackendSettings CursorSettings(const std::string& path, int64_t busy_ms = 1000) {
+  CursorBackendSettings settings;
+  settings.database = path;
+  settings.busy_timeout_ms = busy_ms;
+  return settings;
+}
 
 // Holds an EXCLUSIVE transaction on `path` from another process until
 // destroyed, the way a long migration would. The holder dies with this
@@ -94,7 +104,6 @@ std::string AsNobody(Work work) {
   return answer;
 }
 
-
 // A WAL-mode database, checkpointed and closed: no -wal or -shm beside it.
 inline void MakeWalDatabase(const std::string& path) {
   testing::RunPython(
@@ -121,6 +130,31 @@ inline bool NobodyHoldsALock(const std::string& path) {
   } catch (const std::runtime_error&) {
     return false;
   }
+}
+
+// Writes `bytes` over `path` at `offset`, in place: same file, new mtime.
+inline void OverwriteAt(const std::string& path, long offset, const std::string& bytes) {
+  FILE* file = fopen(path.c_str(), "r+");
+  REQUIRE(file != nullptr);
+  REQUIRE(fseek(file, offset, SEEK_SET) == 0);
+  REQUIRE(fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size());
+  fclose(file);
+}
+
+// The page size MakeDatabase's files have; page 2 is failed_jobs' root.
+constexpr long kFixturePageBytes = 4096;
+
+// Switches a database to WAL and empties failed_jobs, the way an
+// application would, closing cleanly: no -wal or -shm stays behind.
+inline void SwitchToWalAndEmpty(const std::string& path) {
+  RunPython(
+      "import sqlite3, sys\n"
+      "c = sqlite3.connect(sys.argv[1])\n"
+      "c.execute('PRAGMA journal_mode=WAL')\n"
+      "c.execute('DELETE FROM failed_jobs')\n"
+      "c.commit()\n"
+      "c.close()\n",
+      path);
 }
 
 }  // namespace healthcheck::testing

@@ -42,13 +42,25 @@ HealthCallable MakeCallable(CallableKind kind, int* calls) {
     case CallableKind::kNone:
       return nullptr;
     case CallableKind::kTrue:
-      return [calls](Container&) { ++*calls; return true; };
+      return [calls](Container&) {
+        ++*calls;
+        return true;
+      };
     case CallableKind::kFalse:
-      return [calls](Container&) { ++*calls; return false; };
+      return [calls](Container&) {
+        ++*calls;
+        return false;
+      };
     case CallableKind::kThrowsStd:
-      return [calls](Container&) -> bool { ++*calls; throw std::runtime_error("boom"); };
+      return [calls](Container&) -> bool {
+        ++*calls;
+        throw std::runtime_error("boom");
+      };
     case CallableKind::kThrowsOther:
-      return [calls](Container&) -> bool { ++*calls; throw 42; };
+      return [calls](Container&) -> bool {
+        ++*calls;
+        throw 42;
+      };
   }
   return nullptr;
 }
@@ -78,8 +90,9 @@ TEST_CASE("truth table: every service list with every kind of callable") {
     bool pass;
   };
   const std::vector<ServiceCase> service_cases = {
-      {{}, true}, {{"good"}, true}, {{"good", "good"}, true}, {{"bad"}, false},
-      {{"good", "bad"}, false}, {{"bad", "good"}, false}, {{"unknown"}, false}};
+      {{}, true},          {{"good"}, true},         {{"good", "good"}, true},
+      {{"bad"}, false},    {{"good", "bad"}, false}, {{"bad", "good"}, false},
+      {{"unknown"}, false}};
   struct CallableCase {
     CallableKind kind;
     bool pass;
@@ -119,18 +132,12 @@ TEST_CASE("truth table: every service list with every kind of callable") {
 
 TEST_CASE("truth table: services x callable x exceptions") {
   const std::vector<Row> rows = {
-      {{}, CallableKind::kNone, true},
-      {{"good"}, CallableKind::kNone, true},
-      {{"bad"}, CallableKind::kNone, false},
-      {{"good", "bad"}, CallableKind::kNone, false},
-      {{}, CallableKind::kTrue, true},
-      {{}, CallableKind::kFalse, false},
-      {{}, CallableKind::kThrowsStd, false},
-      {{}, CallableKind::kThrowsOther, false},
-      {{"good"}, CallableKind::kTrue, true},
-      {{"good"}, CallableKind::kFalse, false},
-      {{"bad"}, CallableKind::kTrue, false},
-      {{"good"}, CallableKind::kThrowsStd, false},
+      {{}, CallableKind::kNone, true},           {{"good"}, CallableKind::kNone, true},
+      {{"bad"}, CallableKind::kNone, false},     {{"good", "bad"}, CallableKind::kNone, false},
+      {{}, CallableKind::kTrue, true},           {{}, CallableKind::kFalse, false},
+      {{}, CallableKind::kThrowsStd, false},     {{}, CallableKind::kThrowsOther, false},
+      {{"good"}, CallableKind::kTrue, true},     {{"good"}, CallableKind::kFalse, false},
+      {{"bad"}, CallableKind::kTrue, false},     {{"good"}, CallableKind::kThrowsStd, false},
       {{"unknown"}, CallableKind::kNone, false},
   };
   for (const Row& row : rows) {
@@ -250,8 +257,10 @@ TEST_CASE("HandleHealth's log line names the step, says failed, and gives the re
     std::string line;
   };
   const std::vector<Expectation> expectations = {
-      {CallableKind::kFalse, "healthcheck: unhealthy: callable (sql) failed after N ms: returned false"},
-      {CallableKind::kThrowsStd, "healthcheck: unhealthy: callable (sql) failed after N ms: threw: boom"},
+      {CallableKind::kFalse,
+       "healthcheck: unhealthy: callable (sql) failed after N ms: returned false"},
+      {CallableKind::kThrowsStd,
+       "healthcheck: unhealthy: callable (sql) failed after N ms: threw: boom"},
       {CallableKind::kThrowsOther,
        "healthcheck: unhealthy: callable (sql) failed after N ms: threw an exception"},
   };

@@ -144,9 +144,8 @@ TEST_CASE("a slow query is stopped at the request deadline") {
   DependencyRegistry registry = CursorRegistry(path, &builds);
   Container container(registry, Deadline::FromNow(100));
   auto start = std::chrono::steady_clock::now();
-  CHECK(ThrownBy(MakeSqlCallable(
-                     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-                     "WHERE i < 1000000000) SELECT count(*) FROM n"),
+  CHECK(ThrownBy(MakeSqlCallable("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                                 "WHERE i < 1000000000) SELECT count(*) FROM n"),
                  container) == "cannot read \"" + path + "\": stopped at the request deadline");
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
 }

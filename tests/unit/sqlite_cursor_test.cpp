@@ -17,24 +17,18 @@
 #include "test_support.h"
 
 using namespace healthcheck;
-using testing::Exists;
-using testing::ReadFile;
 using testing::AsNobody;
 using testing::ExclusiveLockHolder;
+using testing::Exists;
 using testing::MakeWalDatabase;
+using testing::ReadFile;
 using testing::TempDir;
 
 namespace {
 
-CursorBackendSettings Settings(const std::string& path, int64_t busy_ms = 1000) {
-  CursorBackendSettings settings;
-  settings.database = path;
-  settings.busy_timeout_ms = busy_ms;
-  return settings;
-}
-
 std::string OpenError(const std::string& path, int64_t busy_ms = 1000) {
-  auto cursor = SqliteCursor::OpenReadOnly(Settings(path, busy_ms), Deadline::FromNow(2000));
+  auto cursor =
+      SqliteCursor::OpenReadOnly(testing::CursorSettings(path, busy_ms), Deadline::FromNow(2000));
   REQUIRE_FALSE(cursor.ok());
   return cursor.status().message();
 }
@@ -52,7 +46,8 @@ TEST_CASE("a readable database opens and proves it can read") {
   testing::MakeDatabase(dir.file("app.db"), 2);
   std::string before = ReadFile(dir.file("app.db"));
   {
-    auto cursor = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(2000));
+    auto cursor = SqliteCursor::OpenReadOnly(testing::CursorSettings(dir.file("app.db")),
+                                             Deadline::FromNow(2000));
     REQUIRE_MESSAGE(cursor.ok(), cursor.status().message());
     CHECK(Truthy(*cursor.value(), "SELECT count(*) FROM failed_jobs"));
     CHECK(testing::OpenDescriptorsOn(dir.file("app.db")) == 1);
@@ -69,8 +64,8 @@ TEST_CASE("a readable database opens and proves it can read") {
 TEST_CASE("missing database fails and is not created") {
   TempDir dir;
   std::string path = dir.file("app.db");
-  CHECK(OpenError(path) == "cannot open \"" + path +
-                               "\": unable to open database file (No such file or directory)");
+  CHECK(OpenError(path) ==
+        "cannot open \"" + path + "\": unable to open database file (No such file or directory)");
   CHECK_FALSE(Exists(path));
   CHECK_FALSE(Exists(path + "-journal"));
   CHECK_FALSE(Exists(path + "-wal"));
@@ -112,7 +107,8 @@ TEST_CASE("the request deadline caps the busy timeout") {
   testing::MakeDatabase(path);
   ExclusiveLockHolder lock(path);
   auto start = std::chrono::steady_clock::now();
-  auto cursor = SqliteCursor::OpenReadOnly(Settings(path, 10000), Deadline::FromNow(200));
+  auto cursor =
+      SqliteCursor::OpenReadOnly(testing::CursorSettings(path, 10000), Deadline::FromNow(200));
   CHECK_FALSE(cursor.ok());
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
 }
@@ -125,7 +121,8 @@ TEST_CASE("no read permission fails (checked as an unprivileged user)") {
   chmod(path.c_str(), 0600);
   std::string before = ReadFile(path);
   std::string message = AsNobody([&path]() -> std::string {
-    auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
+    auto cursor =
+        SqliteCursor::OpenReadOnly(testing::CursorSettings(path), Deadline::FromNow(2000));
     return cursor.ok() ? "opened" : cursor.status().message();
   });
   CHECK(message ==
@@ -141,7 +138,8 @@ TEST_CASE("a readable database in a folder nobody may write is still read (as no
   testing::MakeDatabase(path, 1);
   chmod(path.c_str(), 0644);
   std::string message = AsNobody([&path]() -> std::string {
-    auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
+    auto cursor =
+        SqliteCursor::OpenReadOnly(testing::CursorSettings(path), Deadline::FromNow(2000));
     if (!cursor.ok()) return cursor.status().message();
     auto truthy = cursor.value()->FirstValueIsTruthy("SELECT count(*) FROM failed_jobs");
     if (!truthy.ok()) return truthy.status().message();
@@ -153,7 +151,8 @@ TEST_CASE("a readable database in a folder nobody may write is still read (as no
 TEST_CASE("truthiness of the first column of the first row, as in Python") {
   TempDir dir;
   testing::MakeDatabase(dir.file("app.db"), 1);
-  auto opened = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(5000));
+  auto opened = SqliteCursor::OpenReadOnly(testing::CursorSettings(dir.file("app.db")),
+                                           Deadline::FromNow(5000));
   REQUIRE(opened.ok());
   SqliteCursor& cursor = *opened.value();
   CHECK_FALSE(Truthy(cursor, "SELECT NULL"));
@@ -178,7 +177,8 @@ TEST_CASE("queries must be one read-only statement") {
   testing::MakeDatabase(path, 1);
   std::string before = ReadFile(path);
   {
-    auto opened = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(5000));
+    auto opened =
+        SqliteCursor::OpenReadOnly(testing::CursorSettings(path), Deadline::FromNow(5000));
     REQUIRE(opened.ok());
     SqliteCursor& cursor = *opened.value();
     auto two = cursor.FirstValueIsTruthy("SELECT 1; DELETE FROM failed_jobs");
@@ -203,7 +203,8 @@ TEST_CASE("queries must be one read-only statement") {
 TEST_CASE("a query running past the deadline is interrupted") {
   TempDir dir;
   testing::MakeDatabase(dir.file("app.db"));
-  auto opened = SqliteCursor::OpenReadOnly(Settings(dir.file("app.db")), Deadline::FromNow(100));
+  auto opened = SqliteCursor::OpenReadOnly(testing::CursorSettings(dir.file("app.db")),
+                                           Deadline::FromNow(100));
   REQUIRE(opened.ok());
   auto start = std::chrono::steady_clock::now();
   auto result = opened.value()->FirstValueIsTruthy(
@@ -215,7 +216,6 @@ TEST_CASE("a query running past the deadline is interrupted") {
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
 }
 
-
 TEST_CASE("a WAL database nobody writes is read without creating -wal or -shm") {
   TempDir dir;
   for (const std::string name : {"app.db", "odd?name#with%.db"}) {
@@ -224,7 +224,8 @@ TEST_CASE("a WAL database nobody writes is read without creating -wal or -shm") 
     REQUIRE_FALSE(Exists(path + "-wal"));
     std::string before = ReadFile(path);
     {
-      auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
+      auto cursor =
+          SqliteCursor::OpenReadOnly(testing::CursorSettings(path), Deadline::FromNow(2000));
       REQUIRE_MESSAGE(cursor.ok(), cursor.status().message());
       CHECK_FALSE(Truthy(*cursor.value(), "SELECT count(*) FROM failed_jobs"));
     }

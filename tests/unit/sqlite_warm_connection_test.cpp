@@ -22,22 +22,16 @@ using testing::TempDir;
 
 namespace {
 
-CursorBackendSettings Settings(const std::string& path, int64_t busy_ms = 1000) {
-  CursorBackendSettings settings;
-  settings.database = path;
-  settings.busy_timeout_ms = busy_ms;
-  return settings;
-}
-
 // "ok", or why the check failed.
 std::string Check(const std::string& path, int64_t busy_ms = 1000) {
-  auto cursor = SqliteCursor::OpenReadOnly(Settings(path, busy_ms), Deadline::FromNow(2000));
+  auto cursor =
+      SqliteCursor::OpenReadOnly(testing::CursorSettings(path, busy_ms), Deadline::FromNow(2000));
   return cursor.ok() ? "ok" : cursor.status().message();
 }
 
 // The sql callable's view: the first value of `sql`, or the error.
 std::string Query(const std::string& path, const std::string& sql) {
-  auto cursor = SqliteCursor::OpenReadOnly(Settings(path), Deadline::FromNow(2000));
+  auto cursor = SqliteCursor::OpenReadOnly(testing::CursorSettings(path), Deadline::FromNow(2000));
   if (!cursor.ok()) return cursor.status().message();
   auto truthy = cursor.value()->FirstValueIsTruthy(sql);
   if (!truthy.ok()) return truthy.status().message();
@@ -63,8 +57,8 @@ TEST_CASE("a database deleted after a check fails the next check") {
   testing::MakeDatabase(path);
   REQUIRE(Check(path) == "ok");
   REQUIRE(unlink(path.c_str()) == 0);
-  CHECK(Check(path) == "cannot open \"" + path +
-                           "\": unable to open database file (No such file or directory)");
+  CHECK(Check(path) ==
+        "cannot open \"" + path + "\": unable to open database file (No such file or directory)");
   CHECK_FALSE(Exists(path));
 }
 
@@ -88,10 +82,7 @@ TEST_CASE("a database overwritten in place after a check is read anew") {
   testing::MakeDatabase(path);
   REQUIRE(Check(path) == "ok");
   // Same inode, header destroyed: only a fresh read of page 1 notices.
-  FILE* file = fopen(path.c_str(), "r+");
-  REQUIRE(file != nullptr);
-  fputs("not an sqlite header", file);
-  fclose(file);
+  testing::OverwriteAt(path, 0, "not an sqlite header");
   CHECK(Check(path) == "cannot read \"" + path + "\": file is not a database");
 }
 
@@ -102,11 +93,7 @@ TEST_CASE("a table page corrupted in place after a query is read from the file a
   REQUIRE(Query(path, "SELECT count(*) FROM failed_jobs") == "truthy");
   // Page 2 is failed_jobs' root page; the header, and so the change counter,
   // stay as they were: only the file itself shows the damage.
-  FILE* file = fopen(path.c_str(), "r+");
-  REQUIRE(file != nullptr);
-  fseek(file, 4096, SEEK_SET);
-  fputs("\xff\xff\xff\xff", file);
-  fclose(file);
+  testing::OverwriteAt(path, testing::kFixturePageBytes, "\xff\xff\xff\xff");
   CHECK(Query(path, "SELECT count(*) FROM failed_jobs") ==
         "cannot read \"" + path + "\": database disk image is malformed");
 }
@@ -134,8 +121,8 @@ TEST_CASE("read permission taken away after a check fails the next check (as nob
     if (chmod(path.c_str(), 0200) != 0) return "chmod failed";
     return first + " | " + Check(path);
   });
-  CHECK(answers == "ok | cannot open \"" + path +
-                       "\": unable to open database file (Permission denied)");
+  CHECK(answers ==
+        "ok | cannot open \"" + path + "\": unable to open database file (Permission denied)");
 }
 
 TEST_CASE("a database switched to WAL after a check is read without creating -wal or -shm") {
@@ -143,14 +130,7 @@ TEST_CASE("a database switched to WAL after a check is read without creating -wa
   std::string path = dir.file("app.db");
   testing::MakeDatabase(path, 1);
   REQUIRE(Query(path, "SELECT count(*) FROM failed_jobs") == "truthy");
-  testing::RunPython(
-      "import sqlite3, sys\n"
-      "c = sqlite3.connect(sys.argv[1])\n"
-      "c.execute('PRAGMA journal_mode=WAL')\n"
-      "c.execute('DELETE FROM failed_jobs')\n"
-      "c.commit()\n"
-      "c.close()\n",
-      path);
+  testing::SwitchToWalAndEmpty(path);
   REQUIRE_FALSE(Exists(path + "-wal"));
   CHECK(Query(path, "SELECT count(*) FROM failed_jobs") == "falsy");
   CHECK_FALSE(Exists(path + "-wal"));
@@ -230,11 +210,7 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
   {
     INFO("a table page corrupted in place");
     REQUIRE(Query(corrupted, "SELECT count(*) FROM failed_jobs") == "truthy");
-    FILE* file = fopen(corrupted.c_str(), "r+");
-    REQUIRE(file != nullptr);
-    fseek(file, 4096, SEEK_SET);
-    fputs("\xff\xff\xff\xff", file);
-    fclose(file);
+    testing::OverwriteAt(corrupted, testing::kFixturePageBytes, "\xff\xff\xff\xff");
     CHECK(Query(corrupted, "SELECT count(*) FROM failed_jobs") ==
           "cannot read \"" + corrupted + "\": database disk image is malformed");
   }
@@ -243,10 +219,7 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
     REQUIRE(Check(backdated) == "ok");
     struct stat before;
     REQUIRE(stat(backdated.c_str(), &before) == 0);
-    FILE* file = fopen(backdated.c_str(), "r+");
-    REQUIRE(file != nullptr);
-    fputs("not an sqlite header", file);
-    fclose(file);
+    testing::OverwriteAt(backdated, 0, "not an sqlite header");
     struct timespec times[2] = {before.st_atim, before.st_mtim};
     REQUIRE(utimensat(AT_FDCWD, backdated.c_str(), times, 0) == 0);  // ctime still moves.
     CHECK(Check(backdated) == "cannot read \"" + backdated + "\": file is not a database");
@@ -254,14 +227,7 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
   {
     INFO("switched to WAL");
     REQUIRE(Query(to_wal, "SELECT count(*) FROM failed_jobs") == "truthy");
-    testing::RunPython(
-        "import sqlite3, sys\n"
-        "c = sqlite3.connect(sys.argv[1])\n"
-        "c.execute('PRAGMA journal_mode=WAL')\n"
-        "c.execute('DELETE FROM failed_jobs')\n"
-        "c.commit()\n"
-        "c.close()\n",
-        to_wal);
+    testing::SwitchToWalAndEmpty(to_wal);
     CHECK(Query(to_wal, "SELECT count(*) FROM failed_jobs") == "falsy");
     CHECK_FALSE(Exists(to_wal + "-wal"));
     CHECK_FALSE(Exists(to_wal + "-shm"));
