@@ -29,16 +29,6 @@ bool HasJournalOpen(sqlite3* db) {
   return journal != nullptr && journal->pMethods != nullptr;
 }
 
-}  // namespace
-
-void CloseConnection(Connection& connection) {
-  sqlite3_finalize(connection.read_header);
-  sqlite3_close_v2(connection.db);
-  connection = Connection();
-}
-
-namespace {
-
 bool SameTime(const struct timespec& a, const struct timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
@@ -49,6 +39,12 @@ bool OlderThan(const struct timespec& time, const struct timespec& now, int seco
 }
 
 }  // namespace
+
+void CloseConnection(Connection& connection) {
+  sqlite3_finalize(connection.read_header);
+  sqlite3_close_v2(connection.db);
+  connection = Connection();
+}
 
 FileIdentity IdentifyFile(const std::string& path) {
   FileIdentity identity;
