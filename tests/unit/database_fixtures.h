@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "../../src/backends/sqlite_cursor.h"
 #include "../../src/config.h"
 #include "test_support.h"
 
@@ -130,6 +131,12 @@ inline bool NobodyHoldsALock(const std::string& path) {
   } catch (const std::runtime_error&) {
     return false;
   }
+}
+
+// A cursor_backend check of `path`: "ok", or why it failed.
+inline std::string CheckCursor(const std::string& path, int64_t busy_ms = 1000) {
+  auto cursor = SqliteCursor::OpenReadOnly(CursorSettings(path, busy_ms), Deadline::FromNow(2000));
+  return cursor.ok() ? "ok" : cursor.status().message();
 }
 
 // Writes `bytes` over `path` at `offset`, in place: same file, new mtime.

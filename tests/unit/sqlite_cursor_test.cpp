@@ -26,13 +26,6 @@ using testing::TempDir;
 
 namespace {
 
-std::string OpenError(const std::string& path, int64_t busy_ms = 1000) {
-  auto cursor =
-      SqliteCursor::OpenReadOnly(testing::CursorSettings(path, busy_ms), Deadline::FromNow(2000));
-  REQUIRE_FALSE(cursor.ok());
-  return cursor.status().message();
-}
-
 bool Truthy(SqliteCursor& cursor, const std::string& sql) {
   auto value = cursor.FirstValueIsTruthy(sql);
   REQUIRE_MESSAGE(value.ok(), value.status().message());
@@ -64,7 +57,7 @@ TEST_CASE("a readable database opens and proves it can read") {
 TEST_CASE("missing database fails and is not created") {
   TempDir dir;
   std::string path = dir.file("app.db");
-  CHECK(OpenError(path) ==
+  CHECK(testing::CheckCursor(path) ==
         "cannot open \"" + path + "\": unable to open database file (No such file or directory)");
   CHECK_FALSE(Exists(path));
   CHECK_FALSE(Exists(path + "-journal"));
@@ -77,13 +70,13 @@ TEST_CASE("a file that is not a database fails and is left as it was") {
   std::string path = dir.file("app.db");
   std::string junk(4096, 'x');
   testing::WriteFile(path, junk);
-  CHECK(OpenError(path) == "cannot read \"" + path + "\": file is not a database");
+  CHECK(testing::CheckCursor(path) == "cannot read \"" + path + "\": file is not a database");
   CHECK(ReadFile(path) == junk);
 }
 
 TEST_CASE("a folder where the database should be fails") {
   TempDir dir;
-  CHECK(OpenError(dir.path()) ==
+  CHECK(testing::CheckCursor(dir.path()) ==
         "cannot open \"" + dir.path() + "\": disk I/O error (Is a directory)");
 }
 
@@ -94,7 +87,7 @@ TEST_CASE("locked by another connection fails within the busy timeout, file unch
   std::string before = ReadFile(path);
   ExclusiveLockHolder lock(path);
   auto start = std::chrono::steady_clock::now();
-  CHECK(OpenError(path, 200) == "cannot read \"" + path + "\": database is locked");
+  CHECK(testing::CheckCursor(path, 200) == "cannot read \"" + path + "\": database is locked");
   auto waited = std::chrono::steady_clock::now() - start;
   CHECK(waited >= std::chrono::milliseconds(150));
   CHECK(waited < std::chrono::milliseconds(1500));

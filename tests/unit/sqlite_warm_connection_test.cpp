@@ -22,13 +22,6 @@ using testing::TempDir;
 
 namespace {
 
-// "ok", or why the check failed.
-std::string Check(const std::string& path, int64_t busy_ms = 1000) {
-  auto cursor =
-      SqliteCursor::OpenReadOnly(testing::CursorSettings(path, busy_ms), Deadline::FromNow(2000));
-  return cursor.ok() ? "ok" : cursor.status().message();
-}
-
 // The sql callable's view: the first value of `sql`, or the error.
 std::string Query(const std::string& path, const std::string& sql) {
   auto cursor = SqliteCursor::OpenReadOnly(testing::CursorSettings(path), Deadline::FromNow(2000));
@@ -45,7 +38,7 @@ TEST_CASE("checks on one thread share one kept connection, which holds no lock")
   std::string path = dir.file("app.db");
   testing::MakeDatabase(path);
   for (int request = 0; request < 5; ++request) {
-    REQUIRE(Check(path) == "ok");
+    REQUIRE(testing::CheckCursor(path) == "ok");
     CHECK(testing::OpenDescriptorsOn(path) == 1);
     CHECK(testing::NobodyHoldsALock(path));
   }
@@ -55,9 +48,9 @@ TEST_CASE("a database deleted after a check fails the next check") {
   TempDir dir;
   std::string path = dir.file("app.db");
   testing::MakeDatabase(path);
-  REQUIRE(Check(path) == "ok");
+  REQUIRE(testing::CheckCursor(path) == "ok");
   REQUIRE(unlink(path.c_str()) == 0);
-  CHECK(Check(path) ==
+  CHECK(testing::CheckCursor(path) ==
         "cannot open \"" + path + "\": unable to open database file (No such file or directory)");
   CHECK_FALSE(Exists(path));
 }
@@ -73,17 +66,17 @@ TEST_CASE("a database replaced after a check is read anew") {
 
   testing::WriteFile(dir.file("junk"), std::string(4096, 'x'));
   REQUIRE(rename(dir.file("junk").c_str(), path.c_str()) == 0);
-  CHECK(Check(path) == "cannot read \"" + path + "\": file is not a database");
+  CHECK(testing::CheckCursor(path) == "cannot read \"" + path + "\": file is not a database");
 }
 
 TEST_CASE("a database overwritten in place after a check is read anew") {
   TempDir dir;
   std::string path = dir.file("app.db");
   testing::MakeDatabase(path);
-  REQUIRE(Check(path) == "ok");
+  REQUIRE(testing::CheckCursor(path) == "ok");
   // Same inode, header destroyed: only a fresh read of page 1 notices.
   testing::OverwriteAt(path, 0, "not an sqlite header");
-  CHECK(Check(path) == "cannot read \"" + path + "\": file is not a database");
+  CHECK(testing::CheckCursor(path) == "cannot read \"" + path + "\": file is not a database");
 }
 
 TEST_CASE("a table page corrupted in place after a query is read from the file again") {
@@ -102,12 +95,12 @@ TEST_CASE("a database locked after a check fails the next check as locked") {
   TempDir dir;
   std::string path = dir.file("app.db");
   testing::MakeDatabase(path);
-  REQUIRE(Check(path) == "ok");
+  REQUIRE(testing::CheckCursor(path) == "ok");
   {
     testing::ExclusiveLockHolder lock(path);
-    CHECK(Check(path, 100) == "cannot read \"" + path + "\": database is locked");
+    CHECK(testing::CheckCursor(path, 100) == "cannot read \"" + path + "\": database is locked");
   }
-  CHECK(Check(path) == "ok");
+  CHECK(testing::CheckCursor(path) == "ok");
 }
 
 TEST_CASE("read permission taken away after a check fails the next check (as nobody)") {
@@ -117,9 +110,9 @@ TEST_CASE("read permission taken away after a check fails the next check (as nob
   testing::MakeDatabase(path);
   REQUIRE(chown(path.c_str(), 65534, 65534) == 0);  // nobody's file, so nobody may chmod it.
   std::string answers = testing::AsNobody([&path]() -> std::string {
-    std::string first = Check(path);
+    std::string first = testing::CheckCursor(path);
     if (chmod(path.c_str(), 0200) != 0) return "chmod failed";
-    return first + " | " + Check(path);
+    return first + " | " + testing::CheckCursor(path);
   });
   CHECK(answers ==
         "ok | cannot open \"" + path + "\": unable to open database file (Permission denied)");
@@ -143,7 +136,7 @@ TEST_CASE("a failed query does not leave its connection kept") {
   TempDir dir;
   std::string path = dir.file("app.db");
   testing::MakeDatabase(path);
-  REQUIRE(Check(path) == "ok");
+  REQUIRE(testing::CheckCursor(path) == "ok");
   CHECK(Query(path, "SELECT * FROM no_such_table") ==
         "cannot read \"" + path + "\": no such table: no_such_table");
   CHECK(testing::OpenDescriptorsOn(path) == 0);
@@ -202,10 +195,11 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
   }
   {
     INFO("deleted");
-    REQUIRE(Check(deleted) == "ok");
+    REQUIRE(testing::CheckCursor(deleted) == "ok");
     REQUIRE(unlink(deleted.c_str()) == 0);
-    CHECK(Check(deleted) == "cannot open \"" + deleted +
-                                "\": unable to open database file (No such file or directory)");
+    CHECK(testing::CheckCursor(deleted) ==
+          "cannot open \"" + deleted +
+              "\": unable to open database file (No such file or directory)");
   }
   {
     INFO("a table page corrupted in place");
@@ -216,13 +210,14 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
   }
   {
     INFO("the header overwritten, then the old mtime put back");
-    REQUIRE(Check(backdated) == "ok");
+    REQUIRE(testing::CheckCursor(backdated) == "ok");
     struct stat before;
     REQUIRE(stat(backdated.c_str(), &before) == 0);
     testing::OverwriteAt(backdated, 0, "not an sqlite header");
     struct timespec times[2] = {before.st_atim, before.st_mtim};
     REQUIRE(utimensat(AT_FDCWD, backdated.c_str(), times, 0) == 0);  // ctime still moves.
-    CHECK(Check(backdated) == "cannot read \"" + backdated + "\": file is not a database");
+    CHECK(testing::CheckCursor(backdated) ==
+          "cannot read \"" + backdated + "\": file is not a database");
   }
   {
     INFO("switched to WAL");
@@ -235,9 +230,9 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
   {
     INFO("read permission taken away (as nobody)");
     std::string answers = testing::AsNobody([&unreadable]() -> std::string {
-      std::string first = Check(unreadable);
+      std::string first = testing::CheckCursor(unreadable);
       if (chmod(unreadable.c_str(), 0200) != 0) return "chmod failed";
-      return first + " | " + Check(unreadable);
+      return first + " | " + testing::CheckCursor(unreadable);
     });
     CHECK(answers == "ok | cannot open \"" + unreadable +
                          "\": unable to open database file (Permission denied)");
