@@ -79,25 +79,17 @@ using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
 }  // namespace
 
 SqliteCursor::SqliteCursor(Connection connection, std::string path, const Deadline& deadline)
-    : db_(connection.db),
-      read_header_(connection.read_header),
-      path_(std::move(path)),
-      deadline_(deadline) {}
+    : connection_(std::move(connection)), path_(std::move(path)), deadline_(deadline) {}
 
 SqliteCursor::~SqliteCursor() {
-  Connection connection{db_, read_header_};
-  if (keep_) {
-    warm_connection::Keep(connection, path_, opened_on_);
-  } else {
-    CloseConnection(connection);
-  }
+  if (keep_) warm_connection::Keep(std::move(connection_), path_, opened_on_);
 }
 
 Status SqliteCursor::Explain(int code, const std::string& doing) const {
   std::string reason = doing + " \"" + path_ + "\": ";
   if (code == SQLITE_INTERRUPT) return Status::Error(reason + "stopped at the request deadline");
-  reason += sqlite3_errmsg(db_);
-  int system_error = sqlite3_system_errno(db_);
+  reason += sqlite3_errmsg(connection_.db());
+  int system_error = sqlite3_system_errno(connection_.db());
   // The operating system's reason says more than "disk I/O error".
   bool system_failure = (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_IOERR;
   if (system_failure && system_error != 0) {
@@ -113,8 +105,9 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
   // identities differ and the connection is not reused, never the reverse.
   FileIdentity identity = IdentifyFile(settings.database);
   Connection warm = warm_connection::Take(settings.database, identity);
-  if (warm.db != nullptr) {
-    std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(warm, settings.database, deadline));
+  if (warm.db() != nullptr) {
+    std::shared_ptr<SqliteCursor> cursor(
+        new SqliteCursor(std::move(warm), settings.database, deadline));
     cursor->LimitTo(settings);
     // A kept connection may only say yes: if it fails, a new one decides.
     if (cursor->ReadHeader().ok()) {
@@ -131,7 +124,7 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::Open(const std::string& targ
   sqlite3* db = nullptr;
   int code = sqlite3_open_v2(target.c_str(), &db, flags, nullptr);
   // The cursor owns the handle from here, even a failed one.
-  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor({db}, path, deadline));
+  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(Connection(db), path, deadline));
   if (db == nullptr) return Status::Error("cannot open \"" + path + "\": out of memory");
   if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
   return cursor;
@@ -146,7 +139,7 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenNew(const CursorBackendS
   const std::string& path = settings.database;
   Result<std::shared_ptr<SqliteCursor>> opened = Open(path, flags, path, deadline);
   if (!opened.ok()) return opened;
-  JournalMode mode = ReadJournalMode(opened.value()->db_);
+  JournalMode mode = ReadJournalMode(opened.value()->connection_.db());
   if (mode == JournalMode::kWal && access((path + "-wal").c_str(), F_OK) != 0) {
     // A WAL database with no -wal file: nobody is writing, and the main file
     // is the whole database. A WAL reader would create -wal and -shm files
@@ -156,7 +149,7 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenNew(const CursorBackendS
     if (!opened.ok()) return opened;
   }
   std::shared_ptr<SqliteCursor> cursor = opened.value();
-  sqlite3* db = cursor->db_;
+  sqlite3* db = cursor->connection_.db();
   // A check must not reach other files: no ATTACH, and no schema tricks.
   sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
   sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
@@ -173,8 +166,8 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenNew(const CursorBackendS
 
 void SqliteCursor::LimitTo(const CursorBackendSettings& settings) {
   int64_t busy_ms = std::min(settings.busy_timeout_ms, deadline_.remaining_ms());
-  sqlite3_busy_timeout(db_, static_cast<int>(busy_ms));
-  sqlite3_progress_handler(db_, kProgressCheckEverySteps, StopAtDeadline, &deadline_);
+  sqlite3_busy_timeout(connection_.db(), static_cast<int>(busy_ms));
+  sqlite3_progress_handler(connection_.db(), kProgressCheckEverySteps, StopAtDeadline, &deadline_);
 }
 
 void SqliteCursor::KeepAfterwards(const FileIdentity& opened_on) {
@@ -185,13 +178,15 @@ void SqliteCursor::KeepAfterwards(const FileIdentity& opened_on) {
 Status SqliteCursor::ReadHeader() {
   // schema_version needs a shared lock and page 1, whose header proves the
   // file is an SQLite database, but not the schema parsed: a tenth of the cost.
-  if (read_header_ == nullptr) {
-    int code = sqlite3_prepare_v2(db_, "PRAGMA schema_version", -1, &read_header_, nullptr);
+  sqlite3_stmt*& statement = connection_.read_header();
+  if (statement == nullptr) {
+    int code =
+        sqlite3_prepare_v2(connection_.db(), "PRAGMA schema_version", -1, &statement, nullptr);
     if (code != SQLITE_OK) return Explain(code, "cannot read");
   }
-  int code = sqlite3_step(read_header_);
+  int code = sqlite3_step(statement);
   // The reset ends the read transaction: no lock outlives the read.
-  sqlite3_reset(read_header_);
+  sqlite3_reset(statement);
   if (code != SQLITE_ROW) return Explain(code, "cannot read");
   return Status::Ok();
 }
@@ -205,7 +200,8 @@ Result<bool> SqliteCursor::FirstValueIsTruthy(const std::string& sql) {
 Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
-  int code = sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
+  int code =
+      sqlite3_prepare_v2(connection_.db(), sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
   Statement statement(raw);
   if (code != SQLITE_OK) return Explain(code, "cannot read");
   if (!statement) return Status::Error("the query is empty");

@@ -54,8 +54,7 @@ class SqliteCursor : public Dependency {
   Result<bool> EvaluateFirstValue(const std::string& sql);
   Status Explain(int code, const std::string& doing) const;
 
-  sqlite3* db_;
-  sqlite3_stmt* read_header_;  // Prepared on first use, kept with the connection.
+  Connection connection_;
   std::string path_;
   Deadline deadline_;
   bool keep_ = false;

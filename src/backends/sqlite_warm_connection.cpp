@@ -4,19 +4,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <utility>
+
 #include "sqlite_header.h"
 
 namespace healthcheck {
 namespace {
 
 // One per thread: a worker thread serves one request at a time, so its
-// connection is never shared. Closed when the thread exits.
+// connection is never shared. Closed when the thread exits. (Thread-local
+// rather than owned by the worker: dependency builders get no worker.)
 struct Slot {
   Connection connection;
   std::string path;
   FileIdentity identity;
-
-  ~Slot() { CloseConnection(connection); }
 };
 thread_local Slot slot;
 
@@ -40,10 +41,22 @@ bool OlderThan(const struct timespec& time, const struct timespec& now, int seco
 
 }  // namespace
 
-void CloseConnection(Connection& connection) {
-  sqlite3_finalize(connection.read_header);
-  sqlite3_close_v2(connection.db);
-  connection = Connection();
+Connection::Connection(Connection&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)),
+      read_header_(std::exchange(other.read_header_, nullptr)) {}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    Connection closing(std::move(*this));
+    db_ = std::exchange(other.db_, nullptr);
+    read_header_ = std::exchange(other.read_header_, nullptr);
+  }
+  return *this;
+}
+
+Connection::~Connection() {
+  sqlite3_finalize(read_header_);
+  sqlite3_close_v2(db_);
 }
 
 FileIdentity IdentifyFile(const std::string& path) {
@@ -71,30 +84,21 @@ bool UnchangedSince(const FileIdentity& before, const FileIdentity& now) {
 namespace warm_connection {
 
 Connection Take(const std::string& path, const FileIdentity& now) {
-  if (slot.connection.db == nullptr) return Connection();
+  if (slot.connection.db() == nullptr) return Connection();
   bool usable = slot.path == path && slot.identity == now;
   if (usable && !UnchangedSince(slot.identity, now)) {
     usable = access(path.c_str(), R_OK) == 0 &&
-             ReadJournalMode(slot.connection.db) == JournalMode::kRollback;
+             ReadJournalMode(slot.connection.db()) == JournalMode::kRollback;
     // Pages cached before the change may no longer be the file's.
-    if (usable) sqlite3_db_release_memory(slot.connection.db);
+    if (usable) sqlite3_db_release_memory(slot.connection.db());
   }
-  if (!usable) {
-    CloseConnection(slot.connection);
-    return Connection();
-  }
-  Connection taken = slot.connection;
-  slot.connection = Connection();
-  return taken;
+  Connection taken = std::move(slot.connection);
+  return usable ? std::move(taken) : Connection();
 }
 
 void Keep(Connection connection, const std::string& path, const FileIdentity& opened_on) {
-  if (!opened_on.found || HasJournalOpen(connection.db)) {
-    CloseConnection(connection);
-    return;
-  }
-  CloseConnection(slot.connection);
-  slot.connection = connection;
+  if (!opened_on.found || HasJournalOpen(connection.db())) return;  // Closes it.
+  slot.connection = std::move(connection);
   slot.path = path;
   slot.identity = opened_on;
 }

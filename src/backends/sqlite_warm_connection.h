@@ -63,14 +63,26 @@ bool UnchangedSince(const FileIdentity& before, const FileIdentity& now);
 
 FileIdentity IdentifyFile(const std::string& path);
 
-// A connection and its prepared header read (which may be null).
-struct Connection {
-  sqlite3* db = nullptr;
-  sqlite3_stmt* read_header = nullptr;
-};
+// An SQLite connection and the header read prepared on it; finalizes the
+// statement and closes the connection when it goes.
+class Connection {
+ public:
+  Connection() = default;
+  explicit Connection(sqlite3* db) : db_(db) {}
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
 
-// Finalizes the statement, then closes the connection.
-void CloseConnection(Connection& connection);
+  sqlite3* db() const { return db_; }
+  // Null until the cursor first prepares it.
+  sqlite3_stmt*& read_header() { return read_header_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* read_header_ = nullptr;
+};
 
 namespace warm_connection {
 
