@@ -56,6 +56,13 @@ size_t ClassBytes(size_t bytes) {
   return size_t{1} << (64 - __builtin_clzll(bytes - 1));
 }
 
+// What a request for `wanted` bytes gets: its class, or above the largest
+// class, `wanted` rounded to 8 so that SQLite keeps its 8-byte multiples.
+size_t UsableBytesFor(size_t wanted) {
+  if (wanted > kLargestClassBytes) return (wanted + 7) & ~size_t{7};
+  return ClassBytes(wanted);
+}
+
 int ClassIndex(size_t class_bytes) {
   return (63 - __builtin_clzll(class_bytes)) - kSmallestClassShift;
 }
@@ -66,26 +73,19 @@ Header* HeaderOf(void* block) { return static_cast<Header*>(block) - 1; }
 
 void* Allocate(int bytes) {
   if (bytes < 0) return nullptr;
-  size_t wanted = static_cast<size_t>(bytes);
-  if (wanted > kLargestClassBytes) {
-    // Rounded to 8 so that UsableSize keeps SQLite's 8-byte multiples.
-    size_t usable = (wanted + 7) & ~size_t{7};
-    auto* header = static_cast<Header*>(malloc(sizeof(Header) + usable));
-    if (header == nullptr) return nullptr;
-    header->usable = usable;
-    return header + 1;
+  size_t usable = UsableBytesFor(static_cast<size_t>(bytes));
+  if (usable <= kLargestClassBytes) {
+    FreeBlock*& head = lists.heads[ClassIndex(usable)];
+    if (head != nullptr) {
+      FreeBlock* block = head;
+      head = block->next;
+      lists.cached_bytes -= usable;
+      return block;
+    }
   }
-  size_t class_bytes = ClassBytes(wanted);
-  FreeBlock*& head = lists.heads[ClassIndex(class_bytes)];
-  if (head != nullptr) {
-    FreeBlock* block = head;
-    head = block->next;
-    lists.cached_bytes -= class_bytes;
-    return block;
-  }
-  auto* header = static_cast<Header*>(malloc(sizeof(Header) + class_bytes));
+  auto* header = static_cast<Header*>(malloc(sizeof(Header) + usable));
   if (header == nullptr) return nullptr;
-  header->usable = class_bytes;
+  header->usable = usable;
   return header + 1;
 }
 
@@ -127,10 +127,7 @@ int UsableSize(void* block) {
 }
 
 int RoundUp(int bytes) {
-  if (bytes <= 0) return static_cast<int>(ClassBytes(0));
-  size_t wanted = static_cast<size_t>(bytes);
-  if (wanted > kLargestClassBytes) return static_cast<int>((wanted + 7) & ~size_t{7});
-  return static_cast<int>(ClassBytes(wanted));
+  return static_cast<int>(UsableBytesFor(bytes <= 0 ? 0 : static_cast<size_t>(bytes)));
 }
 
 size_t CachedBytesOnThisThread() { return lists.cached_bytes; }

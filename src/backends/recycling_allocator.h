@@ -1,12 +1,15 @@
 // RecyclingAllocator: SQLite's memory, kept per thread for the next request.
 //
-// Every check opens a connection and closes it: SQLite allocates some 450
-// blocks while it registers its built-in functions and modules, and frees
-// them all at close. glibc's malloc spent more instructions on that than
-// SQLite spent on the check itself. This allocator keeps freed blocks on
+// Opening a connection (per request in CGI mode; in FastCGI mode on a
+// thread's first check, or when the file was replaced or a check failed),
+// SQLite allocates some 450 blocks while it registers its built-in
+// functions and modules, and frees them all at close; queries allocate and
+// free too. When every check opened its own connection, glibc's malloc
+// spent more instructions on that than SQLite on the check itself. This
+// allocator keeps freed blocks on
 // per-thread lists by size class, so the next request on the thread takes
-// them back in a few instructions; from the second request on, a check
-// makes no call to malloc at all.
+// them back in a few instructions: from the second open on, an open makes
+// no call to malloc at all.
 //
 // A thread keeps at most kMaxCachedBytesPerThread; beyond that, and for
 // blocks above the largest class, blocks go back to malloc. A block freed on

@@ -16,7 +16,6 @@
 #include "sqlite_warm_connection.h"
 
 struct sqlite3;
-struct sqlite3_stmt;
 
 namespace healthcheck {
 
