@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -52,14 +51,13 @@ bool WriteAll(int fd, std::string_view bytes) {
 }  // namespace
 
 int ServeCgiRequest(const App* app, Log& log) {
-  // A web server that hung up gets EPIPE, not a killed process.
-  signal(SIGPIPE, SIG_IGN);
   Request request;
   if (const char* method = getenv("REQUEST_METHOD")) request.method = method;
   DrainBody(getenv("CONTENT_LENGTH"));
+  WorkerContext worker;
   Response response =
       app != nullptr
-          ? HandleWithApp(request, *app, log)
+          ? HandleWithApp(request, *app, worker, log)
           : MakeResponse(Health::kUnhealthy,
                          request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody);
   if (!WriteAll(1, response.bytes)) {

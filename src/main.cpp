@@ -5,7 +5,6 @@
 //   fd 0 is a listening socket                     FastCGI (spawn-fcgi, systemd, ...)
 //   REQUEST_METHOD set                             one CGI request
 //   none of these (a terminal)                     usage, exit 64
-#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "fastcgi_server.h"
 #include "listen_socket.h"
 #include "log.h"
+#include "signals.h"
 #include "supervisor.h"
 #include "version.h"
 
@@ -51,9 +51,8 @@ int ServeFastCgiOn(int listen_fd, const Options& options, const std::optional<st
 }
 
 int Run(int argc, char** argv) {
+  PrepareSignals();  // Before anything else can run: see signals.h.
   FdLog log(2);
-  // A check that runs a command waits for it; an inherited SIG_IGN would reap it for us.
-  signal(SIGCHLD, SIG_DFL);
   Result<Options> parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
     log.error("healthcheck: " + parsed.status().message() + " (see --help)");
@@ -83,6 +82,7 @@ int Run(int argc, char** argv) {
     return kExitOk;
   }
   if (options.mode == Mode::kCheck) {
+    TerminateOnServerSignals();
     if (!config.ok()) return refuse_configuration();
     return RunCheckOnce(*BuildApp(config.value()), log);
   }
@@ -101,11 +101,12 @@ int Run(int argc, char** argv) {
     }
     return ServeFastCgiOn(fd.value(), options, path, BuildApp(config.value()), log);
   }
-  if (StdinIsFastCgiListener()) {
+  if (StdinIsListeningSocket()) {
     if (!config.ok()) return refuse_configuration();
     return ServeFastCgiOn(0, options, path, BuildApp(config.value()), log);
   }
   if (getenv("REQUEST_METHOD") != nullptr) {
+    TerminateOnServerSignals();
     // Under CGI, a bad configuration still answers: the failure response,
     // with the reason in the web server's error log.
     if (!config.ok()) {

@@ -11,9 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
-#include <stdexcept>
 #include <thread>
+
+#include "../signals.h"
 
 extern char** environ;
 
@@ -22,13 +24,49 @@ namespace {
 
 // Used only where the kernel has no pidfd_open (before Linux 5.3).
 constexpr auto kExitPollInterval = std::chrono::milliseconds(2);
+// One per worker thread at most (--threads is at most 256).
+constexpr int kMaxRunningCommands = 256;
 
-// Spawns `argv` in a new process group with stdin/stdout on /dev/null and no
-// descriptor of ours (a listening socket must not leak into a check).
-int Spawn(const std::vector<std::string>& command, pid_t* pid) {
-  std::vector<char*> argv;
-  for (const std::string& word : command) argv.push_back(const_cast<char*>(word.c_str()));
-  argv.push_back(nullptr);
+// The process groups of the commands running now, 0 where a place is free.
+// Process-wide because a signal handler can see nothing else; lock-free
+// atomics, so that handler may read them.
+std::atomic<pid_t> running_groups[kMaxRunningCommands];
+
+void RememberGroup(pid_t group) {
+  for (auto& place : running_groups) {
+    pid_t free = 0;
+    if (place.compare_exchange_strong(free, group)) return;
+  }
+}
+
+void ForgetGroup(pid_t group) {
+  for (auto& place : running_groups) {
+    pid_t expected = group;
+    if (place.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+bool IsPassedThrough(const char* variable) {
+  static const char* const kNames[] = {"HOME=", "LANG=", "TZ=", "TMPDIR="};
+  for (const char* name : kNames) {
+    if (strncmp(variable, name, strlen(name)) == 0) return true;
+  }
+  return strncmp(variable, "LC_", 3) == 0 && strchr(variable, '=') != nullptr;
+}
+
+std::vector<char*> NullTerminated(const std::vector<std::string>& words) {
+  std::vector<char*> pointers;
+  for (const std::string& word : words) pointers.push_back(const_cast<char*>(word.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+// Spawns `command` in a new process group with stdin/stdout on /dev/null and
+// no descriptor of ours (a listening socket must not leak into a check).
+int Spawn(const std::vector<std::string>& command, const std::vector<std::string>& environment,
+          pid_t* pid) {
+  std::vector<char*> argv = NullTerminated(command);
+  std::vector<char*> envp = NullTerminated(environment);
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -47,9 +85,21 @@ int Spawn(const std::vector<std::string>& command, pid_t* pid) {
   posix_spawnattr_setflags(&attributes,
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  int error = posix_spawn(pid, argv[0], &actions, &attributes, argv.data(), environ);
+  int error = posix_spawn(pid, argv[0], &actions, &attributes, argv.data(), envp.data());
   posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
+  return error;
+}
+
+// Spawns and remembers the group with the server signals blocked, so that
+// a signal ending a CGI process cannot fall between the two.
+int SpawnRemembered(const std::vector<std::string>& command,
+                    const std::vector<std::string>& environment, pid_t* pid) {
+  sigset_t blocked = ServerSignals(), previous;
+  pthread_sigmask(SIG_BLOCK, &blocked, &previous);
+  int error = Spawn(command, environment, pid);
+  if (error == 0) RememberGroup(*pid);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   return error;
 }
 
@@ -91,15 +141,25 @@ std::string DescribeExit(const std::string& program, int wait_status) {
 
 }  // namespace
 
-Status RunCommand(const std::vector<std::string>& command, const Deadline& deadline) {
+std::vector<std::string> CommandEnvironment(char** environment) {
+  std::vector<std::string> kept = {kCommandPath};
+  for (char** variable = environment; variable != nullptr && *variable != nullptr; ++variable) {
+    if (IsPassedThrough(*variable)) kept.emplace_back(*variable);
+  }
+  return kept;
+}
+
+Status RunCommand(const std::vector<std::string>& command,
+                  const std::vector<std::string>& environment, const Deadline& deadline) {
   if (command.empty()) return Status::Error("no command to run");
   pid_t pid = 0;
-  int error = Spawn(command, &pid);
+  int error = SpawnRemembered(command, environment, &pid);
   if (error != 0) return Status::Error("cannot run \"" + command[0] + "\": " + strerror(error));
   bool exited = WaitForExit(pid, deadline);
   // Whatever the check started goes with it; the leader is still unreaped,
   // so the group id cannot belong to anyone else.
   kill(-pid, SIGKILL);
+  ForgetGroup(pid);
   int wait_status = 0;
   while (waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
@@ -109,11 +169,15 @@ Status RunCommand(const std::vector<std::string>& command, const Deadline& deadl
 }
 
 HealthCallable MakeCommandCallable(std::vector<std::string> command) {
-  return [command = std::move(command)](Container& container) {
-    Status status = RunCommand(command, container.deadline());
-    if (!status.ok()) throw std::runtime_error(status.message());
-    return true;
-  };
+  return [command = std::move(command), environment = CommandEnvironment(environ)](
+             Container& container) { return RunCommand(command, environment, container.deadline()); };
+}
+
+void KillRunningCommandGroups() {
+  for (auto& place : running_groups) {
+    pid_t group = place.load();
+    if (group > 0) kill(-group, SIGKILL);
+  }
 }
 
 }  // namespace healthcheck
