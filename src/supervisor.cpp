@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "exit_codes.h"
+#include "signals.h"
 
 namespace healthcheck {
 namespace {
@@ -36,11 +37,15 @@ constexpr int64_t kMaxRestartDelayMs = 5000;
 constexpr int64_t kStuckMarginMs = 1000;
 constexpr int64_t kRssCheckEveryMs = 1000;
 constexpr int64_t kShutdownMarginMs = 3000;
+// Shared regions per worker slot: one for the running worker, the others
+// for retiring ones still finishing their requests. A region is reused
+// only once the worker that wrote it has been reaped; with none free, a
+// new worker waits for a retiring one to go.
+constexpr size_t kRegionsPerSlot = 3;
 
 sigset_t MasterSignals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int signal : {SIGTERM, SIGINT, SIGUSR1, SIGHUP, SIGCHLD}) sigaddset(&set, signal);
+  sigset_t set = ServerSignals();
+  sigaddset(&set, SIGCHLD);
   return set;
 }
 
@@ -60,7 +65,8 @@ class Supervisor {
   Supervisor(int listen_fd, std::shared_ptr<const App> app, const SupervisorOptions& options,
              Log& log)
       : listen_fd_(listen_fd), app_(std::move(app)), options_(options), log_(log),
-        slots_(static_cast<size_t>(options.workers)) {}
+        slots_(static_cast<size_t>(options.workers)),
+        region_owners_(kRegionsPerSlot * slots_.size(), 0) {}
 
   ~Supervisor() {
     if (busy_ != nullptr) munmap(busy_, SharedBytes());
@@ -75,9 +81,9 @@ class Supervisor {
       log_.error(std::string("healthcheck: cannot map shared memory: ") + strerror(errno));
       return kExitOsError;
     }
-    // Per slot, two regions (a worker and its retiring predecessor), each a
-    // busy stamp per thread then the requests answered.
-    busy_ = new (shared) std::atomic<int64_t>[kRegionsPerSlot * slots_.size() * SlotWords()]();
+    // Regions (kRegionsPerSlot per slot), each a busy stamp per thread then
+    // the requests answered, each written by one worker at a time.
+    busy_ = new (shared) std::atomic<int64_t>[region_owners_.size() * SlotWords()]();
     sigset_t signals = MasterSignals();
     sigprocmask(SIG_BLOCK, &signals, nullptr);
     const timespec tick = {0, kTickMs * 1000 * 1000};
@@ -99,21 +105,35 @@ class Supervisor {
     int64_t started_ms = 0;
     int64_t next_start_ms = 0;
     int64_t restart_delay_ms = kFirstRestartDelayMs;
-    // Which of the slot's two shared regions the current worker writes; a new
-    // worker takes the other, so a retiring one cannot overwrite its stamps.
-    size_t region = 0;
+    size_t region = 0;  // The shared region the current worker writes.
   };
-
-  static constexpr size_t kRegionsPerSlot = 2;
 
   int Threads() const { return options_.worker.threads; }
   size_t SlotWords() const { return static_cast<size_t>(Threads()) + 1; }
   size_t SharedBytes() const {
-    return kRegionsPerSlot * slots_.size() * SlotWords() * sizeof(std::atomic<int64_t>);
+    return region_owners_.size() * SlotWords() * sizeof(std::atomic<int64_t>);
   }
   // The current worker's busy stamps, and its count of answered requests.
   std::atomic<int64_t>* BusySlots(size_t slot) {
-    return busy_ + (slot * kRegionsPerSlot + slots_[slot].region) * SlotWords();
+    return busy_ + slots_[slot].region * SlotWords();
+  }
+
+  // A region that no living worker writes; false when each has a writer.
+  bool TakeFreeRegion(size_t* region) {
+    for (size_t i = 0; i < region_owners_.size(); ++i) {
+      if (region_owners_[i] == 0) {
+        *region = i;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // `pid` has been reaped: nobody writes its region any more.
+  void FreeRegionOf(pid_t pid) {
+    for (pid_t& owner : region_owners_) {
+      if (owner == pid) owner = 0;
+    }
   }
   std::atomic<int64_t>& Answered(size_t slot) { return BusySlots(slot)[Threads()]; }
 
@@ -125,7 +145,10 @@ class Supervisor {
   }
 
   void StartWorker(size_t index) {
-    slots_[index].region = (slots_[index].region + 1) % kRegionsPerSlot;
+    if (!TakeFreeRegion(&slots_[index].region)) {
+      slots_[index].next_start_ms = SteadyNowMs() + kTickMs;
+      return;
+    }
     for (int t = 0; t < Threads(); ++t) BusySlots(index)[t] = 0;
     Answered(index) = 0;
     pid_t master = getpid();
@@ -137,11 +160,10 @@ class Supervisor {
     }
     if (pid == 0) {
       // A worker must not outlive its master and keep a socket nobody watches.
+      // SIGTERM stays blocked, as the master's signals are: the worker's
+      // server takes it with sigtimedwait, so none can be lost on the way.
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != master) _exit(kExitOk);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
       ServerOptions worker = options_.worker;
       worker.busy_since_ms = BusySlots(index);
       worker.answered = &Answered(index);
@@ -150,12 +172,14 @@ class Supervisor {
     }
     slots_[index].pid = pid;
     slots_[index].started_ms = SteadyNowMs();
+    region_owners_[slots_[index].region] = pid;
   }
 
   void ReapWorkers() {
     int status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      FreeRegionOf(pid);
       auto retired = std::find(retiring_.begin(), retiring_.end(), pid);
       if (retired != retiring_.end()) {
         retiring_.erase(retired);
@@ -290,6 +314,8 @@ class Supervisor {
   SupervisorOptions options_;
   Log& log_;
   std::vector<Slot> slots_;
+  // Which worker writes each shared region; 0 when none does.
+  std::vector<pid_t> region_owners_;
   std::vector<pid_t> retiring_;
   std::atomic<int64_t>* busy_ = nullptr;
   int64_t last_rss_check_ms_ = 0;
