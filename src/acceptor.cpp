@@ -22,23 +22,28 @@ namespace {
 constexpr auto kFirstBackoff = std::chrono::milliseconds(10);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
 
-// Errors that pass: another worker took the connection, the peer gave up,
-// or the process is short of descriptors or memory for a moment.
-bool IsTransient(int error) {
-  switch (error) {
-    case EAGAIN: case EINTR: case ECONNABORTED: case EPROTO: case EPERM:
-    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
-      return true;
-    default:
-      return false;
-  }
-}
-
 bool IsShortage(int error) {
   return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
 }
 
 }  // namespace
+
+bool AcceptErrorIsTransient(int error) {
+  switch (error) {
+    // Another worker took the connection, the peer gave up, or a firewall
+    // rule refused it.
+    case EAGAIN: case EINTR: case ECONNABORTED: case EPERM:
+    // Short of descriptors or memory for a moment.
+    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM:
+    // accept(2): network errors already pending on the new connection,
+    // "to be treated like EAGAIN".
+    case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN: case ENONET:
+    case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case ETIMEDOUT:
+      return true;
+    default:
+      return false;
+  }
+}
 
 Result<std::unique_ptr<Acceptor>> Acceptor::Create(int listen_fd, Log& log) {
   int flags = fcntl(listen_fd, F_GETFL);
@@ -77,7 +82,7 @@ Result<int> Acceptor::Accept() {
       return connection;
     }
     int error = errno;
-    if (!IsTransient(error)) return Status::Error(std::string("accept: ") + strerror(error));
+    if (!AcceptErrorIsTransient(error)) return Status::Error(std::string("accept: ") + strerror(error));
     if (IsShortage(error)) {
       log_.error(std::string("healthcheck: accept failed, retrying: ") + strerror(error));
       std::this_thread::sleep_for(backoff);

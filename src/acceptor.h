@@ -16,6 +16,10 @@
 
 namespace healthcheck {
 
+// Whether accept(2) failing with `error` is worth another try: the
+// listening socket is fine, only this connection (or this moment) is not.
+bool AcceptErrorIsTransient(int error);
+
 class Acceptor {
  public:
   enum class Wait { kReadable, kStopped, kTimedOut };
