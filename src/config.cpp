@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -338,8 +340,24 @@ Result<Config> LoadConfig(const std::string& path) {
   auto failure = [&absolute](const char* what) {
     return Status::Error(absolute + ": cannot read the configuration: " + what);
   };
-  int fd = open(absolute.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer. Only a regular
+  // file is read.
+  int fd = open(absolute.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return failure(strerror(errno));
+  struct stat info;
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    return failure("not a regular file");
+  }
+  // The configuration chooses what the check runs (a program, a database):
+  // only its owner may write it, as sshd asks of its files.
+  if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    close(fd);
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+    return Status::Error(absolute + ": cannot use the configuration: writable by group or others (mode " +
+                         mode + "), so they could choose what the check runs; chmod go-w " + absolute);
+  }
   std::string text;
   char chunk[4096];
   for (;;) {
