@@ -28,6 +28,24 @@ Status SystemError(const std::string& doing) {
   return Status::Error(doing + ": " + strerror(errno));
 }
 
+// Ok when nobody accepts on the unix socket at `address` (a connection is
+// refused): it was left by a process that is gone.
+Status CheckNobodyListens(const sockaddr_un& address) {
+  std::string name = std::string("unix:") + address.sun_path;
+  int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (probe < 0) return SystemError("socket");
+  int connected = connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  int error = errno;
+  close(probe);
+  // A full backlog (EAGAIN) is a live server too.
+  if (connected == 0 || error == EAGAIN) {
+    return Status::Error(name + ": in use by another process; not taking it over");
+  }
+  if (error == ECONNREFUSED) return Status::Ok();
+  return Status::Error(name + ": cannot tell whether it is in use (" + strerror(error) +
+                       "); not replacing it");
+}
+
 Result<int> OpenUnixSocket(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
@@ -41,6 +59,8 @@ Result<int> OpenUnixSocket(const std::string& path) {
     if (!S_ISSOCK(existing.st_mode)) {
       return Status::Error("unix:" + path + ": exists and is not a socket; not replacing it");
     }
+    Status stale = CheckNobodyListens(address);
+    if (!stale.ok()) return stale;
     unlink(path.c_str());  // A socket left by an earlier run.
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -134,6 +154,12 @@ Result<ListenAddress> ParseListenAddress(const std::string& text, PublicBinding 
 Result<int> OpenListeningSocket(const ListenAddress& address) {
   if (address.kind == ListenAddress::Kind::kUnix) return OpenUnixSocket(address.path);
   return OpenTcpSocket(address);
+}
+
+bool StdinIsListeningSocket() {
+  int listening = 0;
+  socklen_t length = sizeof listening;
+  return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening != 0;
 }
 
 }  // namespace healthcheck

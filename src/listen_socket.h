@@ -24,7 +24,13 @@ struct ListenAddress {
 Result<ListenAddress> ParseListenAddress(const std::string& text, PublicBinding public_binding);
 
 // A listening socket (close-on-exec). A unix socket replaces a stale socket
-// file, refuses to replace anything else, and gets mode 0660.
+// file (nobody accepts on it), refuses to take over one that is in use or to
+// replace anything else, and gets mode 0660.
 Result<int> OpenListeningSocket(const ListenAddress& address);
+
+// True when fd 0 is a listening socket handed over by spawn-fcgi, systemd,
+// mod_fcgid or lighttpd; false under plain CGI or in a terminal. Asks the
+// kernel, not libfcgi (whose FCGX_IsCGI installs signal handlers).
+bool StdinIsListeningSocket();
 
 }  // namespace healthcheck
