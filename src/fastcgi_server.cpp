@@ -6,14 +6,19 @@
 // writes answers on it. libfcgi has no read timeouts, so the main thread
 // watches every worker that is reading a request: one reading for longer
 // than the idle timeout (a silent, stalled or trickling peer) has its
-// connection shut down, which ends libfcgi's read. Idle kept-alive
-// connections are closed after the idle timeout by the worker itself. To
-// stop, the Acceptor wakes every waiting worker; a worker that is reading or
-// answering a request finishes it first, so stopping loses no request.
+// connection's reading side shut down, which ends libfcgi's read; the
+// writing side stays open, so a request that arrived just then is still
+// answered. Idle kept-alive connections are closed after the idle timeout
+// by the worker itself, and so is every connection the peer did not ask to
+// keep: libfcgi's own close waits for the peer's end of file without a
+// bound. To stop, the Acceptor wakes every waiting worker; a worker that is
+// reading or answering a request finishes it first, so stopping loses no
+// request.
 #include "fastcgi_server.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,13 +27,17 @@
 
 #include <chrono>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fcgiapp.h>
 
 #include "acceptor.h"
+#include "deadline.h"
 #include "exit_codes.h"
+#include "signals.h"
 
 namespace healthcheck {
 namespace {
@@ -36,6 +45,12 @@ namespace {
 constexpr int kMaxDrainedBodyBytes = 1 << 20;  // A health check ignores bodies; read, don't hoard.
 constexpr int kDrainChunkBytes = 8192;
 constexpr int64_t kWatchTickMs = 100;  // How often the main thread looks at the workers.
+// After an answer on a connection the peer does not keep, how long we wait
+// for its end of file, reading what it still sends, before closing: closing
+// with unread bytes would send a reset, which can destroy the answer in
+// flight. A web server hangs up at once; a peer that does not is cut off.
+constexpr int kCloseLingerMs = 200;
+constexpr size_t kCloseLingerMaxBytes = 64 * 1024;
 // In-flight requests end by their deadline (and reading one by the idle
 // timeout); this is the margin past both.
 constexpr int64_t kShutdownMarginMs = 2000;
@@ -47,7 +62,7 @@ constexpr int kNoListenSocket = -1;
 class RequestStderrLog : public Log {
  public:
   explicit RequestStderrLog(FCGX_Stream* stream) : stream_(stream) {}
-  void error(std::string_view line) override {
+  void error(std::string_view line) noexcept override {
     FCGX_PutStr(line.data(), static_cast<int>(line.size()), stream_);
     FCGX_PutChar('\n', stream_);
   }
@@ -56,11 +71,24 @@ class RequestStderrLog : public Log {
   FCGX_Stream* stream_;
 };
 
-sigset_t SignalSet(std::initializer_list<int> signals) {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int signal : signals) sigaddset(&set, signal);
-  return set;
+// Shuts down our writing side, reads until the peer's end of file for at
+// most kCloseLingerMs (and kCloseLingerMaxBytes), then closes `fd`.
+void CloseAfterAnswer(int fd) {
+  shutdown(fd, SHUT_WR);
+  Deadline linger = Deadline::FromNow(kCloseLingerMs);
+  char discarded[4096];
+  size_t read_bytes = 0;
+  while (read_bytes < kCloseLingerMaxBytes) {
+    struct pollfd readable = {fd, POLLIN, 0};
+    int ready = poll(&readable, 1, static_cast<int>(linger.remaining_ms()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    ssize_t got = read(fd, discarded, sizeof discarded);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    read_bytes += static_cast<size_t>(got);
+  }
+  close(fd);
 }
 
 class Server {
@@ -69,8 +97,9 @@ class Server {
       : listen_fd_(listen_fd), app_(std::move(app)), options_(options), log_(log) {}
 
   int Run() {
-    // Blocked here and so in every worker: only the main thread takes these.
-    sigset_t handled = SignalSet({SIGTERM, SIGINT, SIGUSR1, SIGHUP});
+    // Blocked since main() began, and so in every worker: only the main
+    // thread takes these. Blocked again in case an embedder did not.
+    sigset_t handled = ServerSignals();
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
     Result<std::unique_ptr<Acceptor>> acceptor = Acceptor::Create(listen_fd_, log_);
     if (!acceptor.ok()) {
@@ -78,12 +107,9 @@ class Server {
       return kExitSoftware;
     }
     acceptor_ = std::move(acceptor.value());
-    for (int i = 0; i < options_.threads; ++i) {
-      workers_.push_back(std::make_unique<Worker>());
-      Worker& worker = *workers_.back();
-      worker.busy_since_ms =
-          options_.busy_since_ms ? &options_.busy_since_ms[i] : &worker.own_busy_since_ms;
-      worker.thread = std::thread([this, &worker] { WorkerLoop(worker); });
+    if (!StartWorkers()) {
+      StopWorkers();
+      return kExitSoftware;
     }
     WatchUntilStopped();
     return StopWorkers();
@@ -92,6 +118,9 @@ class Server {
  private:
   struct Worker {
     std::thread thread;
+    // What this thread's requests keep (database connections), destroyed
+    // with the worker.
+    WorkerContext context;
     std::atomic<bool> finished{false};
     // The connection being read, and since when; the watchdog may shut it
     // down. Guarded by `mutex`, so that the watchdog never touches a
@@ -107,8 +136,28 @@ class Server {
     uint64_t app_generation = 0;
   };
 
+  // Starts options_.threads workers. Short of threads (RLIMIT_NPROC, memory),
+  // serves on those that started; with none, fails.
+  bool StartWorkers() {
+    for (int i = 0; i < options_.threads; ++i) {
+      workers_.push_back(std::make_unique<Worker>());
+      Worker& worker = *workers_.back();
+      worker.busy_since_ms =
+          options_.busy_since_ms ? &options_.busy_since_ms[i] : &worker.own_busy_since_ms;
+      try {
+        worker.thread = std::thread([this, &worker] { WorkerLoop(worker); });
+      } catch (const std::system_error& error) {
+        workers_.pop_back();
+        log_.error("healthcheck: cannot start worker thread " + std::to_string(i + 1) + " of " +
+                   std::to_string(options_.threads) + ": " + error.what());
+        break;
+      }
+    }
+    return !workers_.empty();
+  }
+
   void WatchUntilStopped() {
-    sigset_t waited = SignalSet({SIGTERM, SIGINT, SIGUSR1, SIGHUP});
+    sigset_t waited = ServerSignals();
     const timespec tick = {0, kWatchTickMs * 1000 * 1000};
     for (;;) {
       int signal = sigtimedwait(&waited, nullptr, &tick);
@@ -122,14 +171,16 @@ class Server {
   }
 
   // A peer that has taken longer than the idle timeout to send its request
-  // (silent, stalled mid-record, or trickling) loses its connection.
+  // (silent, stalled mid-record, or trickling) loses its connection: its
+  // reading side only, so that libfcgi's read ends, while a request that
+  // arrived in full at that very moment can still be answered.
   void CutSlowReaders() {
     int64_t now = SteadyNowMs();
     for (auto& worker : workers_) {
       std::lock_guard<std::mutex> lock(worker->mutex);
       if (worker->reading_since_ms != 0 && worker->connection_fd >= 0 &&
           now - worker->reading_since_ms > options_.idle_timeout_ms) {
-        shutdown(worker->connection_fd, SHUT_RDWR);
+        shutdown(worker->connection_fd, SHUT_RD);
         worker->reading_since_ms = 0;
       }
     }
@@ -175,6 +226,7 @@ class Server {
       nanosleep(&tick, nullptr);
     }
     for (auto& worker : workers_) worker->thread.join();
+    workers_.clear();  // Their kept connections close with them.
     return failed_ ? kExitSoftware : kExitOk;
   }
 
@@ -221,6 +273,18 @@ class Server {
     worker.connection_fd = -1;
   }
 
+  // Closes a connection after its answer, bounded (CloseAfterAnswer):
+  // libfcgi's descriptor at once, then ours.
+  void CloseAnsweredConnection(Worker& worker, FCGX_Request& request) {
+    CloseIdleConnection(request);
+    int fd;
+    {
+      std::lock_guard<std::mutex> lock(worker.mutex);
+      fd = std::exchange(worker.connection_fd, -1);
+    }
+    if (fd >= 0) CloseAfterAnswer(fd);
+  }
+
   // Reads one request on the worker's connection, and its body; false when
   // libfcgi gave up on the connection (end, garbage, or cut by the watchdog).
   bool ReadRequest(Worker& worker, FCGX_Request& request) {
@@ -255,9 +319,20 @@ class Server {
       }
       *worker.busy_since_ms = SteadyNowMs();
       Answer(worker, request);
+      bool peer_keeps_connection = request.keepConnection != 0;
+      // libfcgi flushes the answer and ends the request; it may close the
+      // connection on an error, but then without its unbounded wait, and a
+      // connection the peer does not keep is ours to close.
+      request.keepConnection = 1;
+      request.detached = 1;
       FCGX_Finish_r(&request);
-      *worker.busy_since_ms = 0;
-      ReleaseConnectionIfClosed(worker, request);
+      request.detached = 0;
+      *worker.busy_since_ms = 0;  // Answered: what the peer does now is not our delay.
+      if (peer_keeps_connection) {
+        ReleaseConnectionIfClosed(worker, request);
+      } else {
+        CloseAnsweredConnection(worker, request);
+      }
       CountRequest();
     }
     CloseIdleConnection(request);
@@ -279,7 +354,7 @@ class Server {
     // libfcgi's strings die at FCGX_Finish_r; Request keeps copies.
     if (const char* method = FCGX_GetParam("REQUEST_METHOD", request.envp)) parsed.method = method;
     RequestStderrLog log(request.err);
-    Response response = HandleWithApp(parsed, CurrentApp(worker), log);
+    Response response = HandleWithApp(parsed, CurrentApp(worker), worker.context, log);
     // A peer that went away is its own problem; the next request is ours.
     FCGX_PutStr(response.bytes.data(), static_cast<int>(response.bytes.size()), request.out);
   }
@@ -323,8 +398,6 @@ int64_t SteadyNowMs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-bool StdinIsFastCgiListener() { return FCGX_IsCGI() == 0; }
 
 int ServeFastCgi(int listen_fd, std::shared_ptr<const App> app, const ServerOptions& options,
                  Log& log) {

@@ -36,10 +36,6 @@ struct ServerOptions {
 // Milliseconds on the steady clock, comparable between processes.
 int64_t SteadyNowMs();
 
-// True when fd 0 is a listening socket handed over by spawn-fcgi, systemd,
-// mod_fcgid or lighttpd; false under plain CGI or in a terminal.
-bool StdinIsFastCgiListener();
-
 // Serves until SIGTERM, SIGINT or SIGUSR1 (or max_requests), then lets
 // in-flight requests finish and returns an exit code. `log` gets the
 // process's own messages; each failed check is logged on its request's

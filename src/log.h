@@ -12,7 +12,8 @@ namespace healthcheck {
 class Log {
  public:
   virtual ~Log() = default;
-  // One line, without its trailing newline.
+  // One line, without its trailing newline. Implementations used outside
+  // tests do not throw: a log that fails must not take a request down.
   virtual void error(std::string_view line) = 0;
 };
 
@@ -21,7 +22,7 @@ class Log {
 class FdLog : public Log {
  public:
   explicit FdLog(int fd = 2) : fd_(fd) {}
-  void error(std::string_view line) override;
+  void error(std::string_view line) noexcept override;
 
  private:
   int fd_;
