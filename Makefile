@@ -99,11 +99,11 @@ asan:
 	  python3 tests/run_tests.py --unit build/asan/unit_tests --binary build/asan/healthcheck \
 	  --suite tests/integration
 
-# libFuzzer (clang) on the configuration parser and the request-to-response
-# path, FUZZ_SECONDS each. libFuzzer writes new inputs into its first corpus
+# libFuzzer (clang) on the configuration parser, the request-to-response
+# path and the FastCGI byte stream through the real server, FUZZ_SECONDS each. libFuzzer writes new inputs into its first corpus
 # folder, so that is a scratch copy under build/fuzz; the seeds stay as they are.
 FUZZ_SECONDS ?= 20
-FUZZERS      := config_fuzzer request_fuzzer
+FUZZERS      := config_fuzzer request_fuzzer fastcgi_fuzzer
 # Undefined behaviour is a finding, not a printout; but for RapidJSON 1.1.0's
 # harmless null-pointer arithmetic, which tests/fuzz/ubsan.supp silences.
 FUZZ_FLAGS   := -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -118,6 +118,7 @@ fuzz:
 	  seeds=tests/fuzz/seeds/$${f%_fuzzer}; scratch=build/fuzz/corpus-$${f%_fuzzer}; \
 	  mkdir -p $$scratch; \
 	  UBSAN_OPTIONS=suppressions=tests/fuzz/ubsan.supp:print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp \
 	  build/fuzz/$$f $$scratch $$seeds -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    -print_final_stats=1 || exit 1; \
 	done

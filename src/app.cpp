@@ -13,8 +13,8 @@ std::shared_ptr<const App> BuildApp(Config config) {
   app->registry.add(std::string(kMemoryBackendName), BuildMemoryBackend);
   if (config.cursor_backend) {
     CursorBackendSettings settings = *config.cursor_backend;
-    app->registry.add(std::string(kCursorBackendName), [settings](const Deadline& deadline) {
-      return BuildSqliteCursor(settings, deadline);
+    app->registry.add(std::string(kCursorBackendName), [settings](const Deadline& deadline, WorkerContext& worker) {
+      return BuildSqliteCursor(settings, deadline, worker);
     });
   }
   app->check.services = config.services;
@@ -35,8 +35,17 @@ std::shared_ptr<const App> BuildApp(Config config) {
   return app;
 }
 
-Response HandleWithApp(const Request& request, const App& app, Log& log) {
-  return HandleHealth(request, app.check, app.registry, log);
+Response HandleWithApp(const Request& request, const App& app, WorkerContext& worker,
+                       Log& log) noexcept {
+  try {
+    return HandleHealth(request, app.check, app.registry, worker, log);
+  } catch (const std::exception&) {
+    // Out of memory outside a check's steps (a log line, say): this request
+    // fails, and the process goes on. Nothing here may allocate.
+    log.error("healthcheck: unhealthy: the check could not complete (out of memory?)");
+    return MakeResponse(Health::kUnhealthy,
+                        request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody);
+  }
 }
 
 }  // namespace healthcheck

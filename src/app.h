@@ -21,7 +21,9 @@ struct App {
 // and turns the configured callable into a HealthCallable.
 std::shared_ptr<const App> BuildApp(Config config);
 
-// Answers one request with `app`.
-Response HandleWithApp(const Request& request, const App& app, Log& log);
+// Answers one request with `app`, on `worker`'s kept connections. Never
+// throws: a check that cannot complete is a failed check.
+Response HandleWithApp(const Request& request, const App& app, WorkerContext& worker,
+                       Log& log) noexcept;
 
 }  // namespace healthcheck

@@ -8,7 +8,8 @@
 namespace healthcheck {
 
 int RunCheckOnce(const App& app, Log& log) {
-  Response response = HandleWithApp(Request{}, app, log);
+  WorkerContext worker;
+  Response response = HandleWithApp(Request{}, app, worker, log);
   bool healthy = response.status_code == 200;
   std::string_view body = EnvelopeBody(healthy ? Health::kHealthy : Health::kUnhealthy);
   std::fwrite(body.data(), 1, body.size(), stdout);

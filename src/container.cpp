@@ -31,7 +31,7 @@ Result<std::shared_ptr<Dependency>> Container::build(const std::string& name) {
   const auto* entry = registry_.find_entry(name);
   if (entry == nullptr) return Status::Error("unknown dependency \"" + name + "\"");
   if (deadline_.expired()) return Status::Error("deadline passed before building \"" + name + "\"");
-  Result<std::shared_ptr<Dependency>> built = entry->second(deadline_);
+  Result<std::shared_ptr<Dependency>> built = entry->second(deadline_, worker_);
   if (!built.ok()) return built.status();
   if (!built.value()) return Status::Error("builder for \"" + name + "\" returned nothing");
   built_.emplace_back(&entry->first, built.value());

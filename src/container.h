@@ -2,7 +2,8 @@
 // injection. A DependencyRegistry is set up once from the configuration and
 // shared by all threads; a Container is made for one request, builds what
 // it is asked for through the registry and keeps it until the request ends,
-// so that every check sees fresh dependencies and nothing outlives a request.
+// so that every check sees fresh dependencies and nothing outlives a request
+// but what a builder keeps in the worker's context (worker_context.h).
 #pragma once
 
 #include <functional>
@@ -14,6 +15,7 @@
 
 #include "deadline.h"
 #include "status.h"
+#include "worker_context.h"
 
 namespace healthcheck {
 
@@ -24,8 +26,10 @@ class Dependency {
   virtual ~Dependency() = default;
 };
 
-using DependencyBuilder =
-    std::function<Result<std::shared_ptr<Dependency>>(const Deadline& deadline)>;
+// Builds a dependency for one request, by `deadline`; `worker` holds what
+// the builder kept from the worker's earlier requests.
+using DependencyBuilder = std::function<Result<std::shared_ptr<Dependency>>(
+    const Deadline& deadline, WorkerContext& worker)>;
 
 class DependencyRegistry {
  public:
@@ -43,8 +47,8 @@ class DependencyRegistry {
 
 class Container {
  public:
-  Container(const DependencyRegistry& registry, Deadline deadline)
-      : registry_(registry), deadline_(deadline) {}
+  Container(const DependencyRegistry& registry, WorkerContext& worker, Deadline deadline)
+      : registry_(registry), worker_(worker), deadline_(deadline) {}
 
   // Builds `name` once per container; an unknown name is an error, like
   // clearskies' container raising for an unknown dependency.
@@ -64,6 +68,7 @@ class Container {
 
  private:
   const DependencyRegistry& registry_;
+  WorkerContext& worker_;
   Deadline deadline_;
   // What this request built. A handful at most, so a vector beats a map;
   // each name points into the registry, which outlives the container.

@@ -59,20 +59,22 @@ CheckOutcome RunHealthCheck(const HealthCheck& check, Container& container) {
   }
   if (check.callable) {
     add(RunStep(check.callable_name, container.deadline(), [&]() -> Status {
-      return check.callable(container) ? Status::Ok() : Status::Error("returned false");
+      return check.callable(container);
     }));
   }
   return outcome;
 }
 
 Response HandleHealth(const Request& request, const HealthCheck& check,
-                      const DependencyRegistry& registry, Log& log) {
+                      const DependencyRegistry& registry, WorkerContext& worker, Log& log) {
   CheckOutcome outcome;
   {
-    // The container, and every connection it opened, is gone before we answer.
-    Container container(registry, Deadline::FromNow(check.timeout_ms));
+    // The request's dependencies are gone before we answer, and nothing
+    // the worker keeps holds a lock or a transaction.
+    Container container(registry, worker, Deadline::FromNow(check.timeout_ms));
     outcome = RunHealthCheck(check, container);
   }
+  worker.EndRequest();
   for (const CheckRecord& record : outcome.records) {
     if (!record.passed) log.error("healthcheck: unhealthy: " + DescribeFailure(record));
   }

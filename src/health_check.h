@@ -17,8 +17,9 @@
 namespace healthcheck {
 
 // A custom check: may ask the container for any configured dependency, and
-// returns whether the application is healthy. Throwing fails the check too.
-using HealthCallable = std::function<bool(Container& container)>;
+// returns Ok when the application is healthy, else why not. Throwing fails
+// the check too (clearskies fails on any exception), logged as "threw:".
+using HealthCallable = std::function<Status(Container& container)>;
 
 struct HealthCheck {
   std::vector<std::string> services;  // Dependency names, built in order.
@@ -44,9 +45,10 @@ struct CheckOutcome {
 CheckOutcome RunHealthCheck(const HealthCheck& check, Container& container);
 
 // The whole handler: runs the check with a fresh container and a deadline,
-// logs each failed step, and answers with the envelope.
+// ends the request in `worker` (what it keeps must be fit to keep), logs
+// each failed step, and answers with the envelope.
 Response HandleHealth(const Request& request, const HealthCheck& check,
-                      const DependencyRegistry& registry, Log& log);
+                      const DependencyRegistry& registry, WorkerContext& worker, Log& log);
 
 // "cursor_backend failed after 1.2 ms: <reason>"
 std::string DescribeFailure(const CheckRecord& record);

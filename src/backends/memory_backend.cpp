@@ -3,7 +3,7 @@
 
 namespace healthcheck {
 
-Result<std::shared_ptr<Dependency>> BuildMemoryBackend(const Deadline&) {
+Result<std::shared_ptr<Dependency>> BuildMemoryBackend(const Deadline&, WorkerContext&) {
   return std::shared_ptr<Dependency>(std::make_shared<MemoryBackend>());
 }
 

@@ -11,6 +11,6 @@ namespace healthcheck {
 
 class MemoryBackend : public Dependency {};
 
-Result<std::shared_ptr<Dependency>> BuildMemoryBackend(const Deadline& deadline);
+Result<std::shared_ptr<Dependency>> BuildMemoryBackend(const Deadline& deadline, WorkerContext& worker);
 
 }  // namespace healthcheck

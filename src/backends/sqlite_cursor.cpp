@@ -7,9 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <mutex>
+#include <thread>
 
-#include "recycling_allocator.h"
 #include "sqlite_header.h"
 
 namespace healthcheck {
@@ -17,32 +16,14 @@ namespace {
 
 // How many virtual-machine steps run between two looks at the deadline.
 constexpr int kProgressCheckEverySteps = 1000;
-
-// SQLite's defaults suit long-lived, busy connections: a 120 KB lookaside
-// buffer allocated per connection, global memory statistics behind a mutex,
-// and malloc for the hundreds of blocks a connection allocates when it
-// opens and frees when it closes. A health check's connection reads one
-// page, and a new one is opened at every change of the file; so, once,
-// before SQLite initialises: no lookaside, no statistics, and blocks
-// recycled per thread (if an embedder initialised SQLite already, this
-// changes nothing and is harmless).
-void ConfigureSqliteOnce() {
-  static std::once_flag configured;
-  std::call_once(configured, [] {
-    static const sqlite3_mem_methods recycled = {recycling_allocator::Allocate,
-                                                 recycling_allocator::Free,
-                                                 recycling_allocator::Reallocate,
-                                                 recycling_allocator::UsableSize,
-                                                 recycling_allocator::RoundUp,
-                                                 [](void*) { return SQLITE_OK; },
-                                                 [](void*) {},
-                                                 nullptr};
-    sqlite3_config(SQLITE_CONFIG_MALLOC, &recycled);
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
-    sqlite3_initialize();
-  });
-}
+// A kept connection holds its pages between checks of an unchanged file:
+// this many KiB at most, not SQLite's default of 2 MiB, per worker thread.
+constexpr int kPageCacheKiB = 128;
+// Pauses between two tries for a lock, as SQLite's own busy handler makes
+// them; the last repeats.
+constexpr int kLockRetryPausesMs[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+// The name the cursor keeps its connection under in the worker's context.
+const std::string kKeptConnectionName(kCursorBackendName);
 
 // "file:" URI for `path`, with the characters a URI gives meaning escaped.
 std::string FileUri(const std::string& path, const char* query) {
@@ -70,26 +51,13 @@ bool HasOnlyWhitespace(const char* text) {
   return true;
 }
 
-// Finalizes a statement however the caller leaves.
-struct StatementCloser {
-  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
-};
-using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
-
-}  // namespace
-
-SqliteCursor::SqliteCursor(Connection connection, std::string path, const Deadline& deadline)
-    : connection_(std::move(connection)), path_(std::move(path)), deadline_(deadline) {}
-
-SqliteCursor::~SqliteCursor() {
-  if (keep_) warm_connection::Keep(std::move(connection_), path_, opened_on_);
-}
-
-Status SqliteCursor::Explain(int code, const std::string& doing) const {
-  std::string reason = doing + " \"" + path_ + "\": ";
+// "<doing> "<path>": <SQLite's reason> (<the system's reason>)"
+Status Explain(sqlite3* db, int code, const std::string& doing, const std::string& path) {
+  std::string reason = doing + " \"" + path + "\": ";
   if (code == SQLITE_INTERRUPT) return Status::Error(reason + "stopped at the request deadline");
-  reason += sqlite3_errmsg(connection_.db());
-  int system_error = sqlite3_system_errno(connection_.db());
+  if (db == nullptr) return Status::Error(reason + "out of memory");
+  reason += sqlite3_errmsg(db);
+  int system_error = sqlite3_system_errno(db);
   // The operating system's reason says more than "disk I/O error".
   bool system_failure = (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_IOERR;
   if (system_failure && system_error != 0) {
@@ -98,102 +66,138 @@ Status SqliteCursor::Explain(int code, const std::string& doing) const {
   return Status::Error(reason);
 }
 
-Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
-    const CursorBackendSettings& settings, const Deadline& deadline) {
-  ConfigureSqliteOnce();
-  // Taken before any open: should the path change hands in between, the
-  // identities differ and the connection is not reused, never the reverse.
-  FileIdentity identity = IdentifyFile(settings.database);
-  Connection warm = warm_connection::Take(settings.database, identity);
-  if (warm.db() != nullptr) {
-    std::shared_ptr<SqliteCursor> cursor(
-        new SqliteCursor(std::move(warm), settings.database, deadline));
-    cursor->LimitTo(settings);
-    // A kept connection may only say yes: if it fails, a new one decides.
-    if (cursor->ReadHeader().ok()) {
-      cursor->KeepAfterwards(identity);
-      return cursor;
-    }
-  }
-  return OpenNew(settings, deadline, identity);
-}
-
-Result<std::shared_ptr<SqliteCursor>> SqliteCursor::Open(const std::string& target, int flags,
-                                                         const std::string& path,
-                                                         const Deadline& deadline) {
+Result<Connection> OpenConnection(const std::string& target, int flags, const std::string& path) {
   sqlite3* db = nullptr;
   int code = sqlite3_open_v2(target.c_str(), &db, flags, nullptr);
-  // The cursor owns the handle from here, even a failed one.
-  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(Connection(db), path, deadline));
-  if (db == nullptr) return Status::Error("cannot open \"" + path + "\": out of memory");
-  if (code != SQLITE_OK) return cursor->Explain(code, "cannot open");
-  return cursor;
+  Connection connection(db);  // Owns the handle from here, even a failed one.
+  if (code != SQLITE_OK) return Explain(db, code, "cannot open", path);
+  return connection;
 }
 
-Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenNew(const CursorBackendSettings& settings,
-                                                            const Deadline& deadline,
-                                                            const FileIdentity& identity) {
-  // READONLY never creates the file; NOMUTEX because one request's thread
+// A new read-only connection to `path`: never creates the file, reads a
+// quiet WAL database without creating -wal and -shm files, and cannot
+// reach other files. `mode` is set to the file's journal mode.
+Result<Connection> OpenNewConnection(const std::string& path, JournalMode* mode) {
+  // READONLY never creates the file; NOMUTEX because one worker thread
   // owns the connection; EXRESCODE for precise reasons in the log.
   const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  const std::string& path = settings.database;
-  Result<std::shared_ptr<SqliteCursor>> opened = Open(path, flags, path, deadline);
+  Result<Connection> opened = OpenConnection(path, flags, path);
   if (!opened.ok()) return opened;
-  JournalMode mode = ReadJournalMode(opened.value()->connection_.db());
-  if (mode == JournalMode::kWal && access((path + "-wal").c_str(), F_OK) != 0) {
+  *mode = ReadJournalMode(opened.value().db());
+  if (*mode == JournalMode::kWal && access((path + "-wal").c_str(), F_OK) != 0) {
     // A WAL database with no -wal file: nobody is writing, and the main file
     // is the whole database. A WAL reader would create -wal and -shm files
     // and leave them behind (or fail in a read-only folder), and a health
     // check creates nothing: "immutable" reads the main file alone.
-    opened = Open(FileUri(path, "immutable=1"), flags | SQLITE_OPEN_URI, path, deadline);
+    opened = OpenConnection(FileUri(path, "immutable=1"), flags | SQLITE_OPEN_URI, path);
     if (!opened.ok()) return opened;
   }
-  std::shared_ptr<SqliteCursor> cursor = opened.value();
-  sqlite3* db = cursor->connection_.db();
+  sqlite3* db = opened.value().db();
   // A check must not reach other files: no ATTACH, and no schema tricks.
   sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
   sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
-  // A kept connection holds its pages between checks of an unchanged file:
-  // 128 KiB at most, not SQLite's default of 2 MiB, per thread.
-  sqlite3_exec(db, "PRAGMA cache_size = -128", nullptr, nullptr, nullptr);
-  cursor->LimitTo(settings);
-
-  Status readable = cursor->ReadHeader();
-  if (!readable.ok()) return readable;
-  if (mode == JournalMode::kRollback) cursor->KeepAfterwards(identity);
-  return cursor;
+  // No lookaside buffer: a check's connection reads a page or two, and the
+  // 120 KB SQLite sets aside per connection would be resident per thread.
+  sqlite3_db_config(db, SQLITE_DBCONFIG_LOOKASIDE, nullptr, 0, 0);
+  sqlite3_exec(db, ("PRAGMA cache_size = -" + std::to_string(kPageCacheKiB)).c_str(), nullptr,
+               nullptr, nullptr);
+  return opened;
 }
 
-void SqliteCursor::LimitTo(const CursorBackendSettings& settings) {
-  int64_t busy_ms = std::min(settings.busy_timeout_ms, deadline_.remaining_ms());
-  sqlite3_busy_timeout(connection_.db(), static_cast<int>(busy_ms));
+// Finalizes a statement however the caller leaves.
+struct StatementCloser {
+  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
+};
+using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
+
+}  // namespace
+
+SqliteCursor::SqliteCursor(SqliteKeptConnection& connection,
+                           const CursorBackendSettings& settings, const Deadline& deadline)
+    : connection_(connection),
+      path_(settings.database),
+      busy_timeout_ms_(settings.busy_timeout_ms),
+      deadline_(deadline) {
+  sqlite3_busy_handler(connection_.db(), WaitForLock, this);
   sqlite3_progress_handler(connection_.db(), kProgressCheckEverySteps, StopAtDeadline, &deadline_);
 }
 
-void SqliteCursor::KeepAfterwards(const FileIdentity& opened_on) {
-  keep_ = true;
-  opened_on_ = opened_on;
+SqliteCursor::~SqliteCursor() {
+  // The connection outlives the cursor in the worker's context.
+  sqlite3_busy_handler(connection_.db(), nullptr, nullptr);
+  sqlite3_progress_handler(connection_.db(), 0, nullptr, nullptr);
+}
+
+Status SqliteCursor::Explain(int code, const std::string& doing) const {
+  return healthcheck::Explain(connection_.db(), code, doing, path_);
+}
+
+int SqliteCursor::WaitForLock(void* opaque, int attempts) {
+  auto* cursor = static_cast<SqliteCursor*>(opaque);
+  Deadline::Clock::time_point now = Deadline::Clock::now();
+  if (attempts == 0) cursor->wait_started_ = now;
+  auto give_up = std::min(cursor->wait_started_ + std::chrono::milliseconds(cursor->busy_timeout_ms_),
+                          cursor->deadline_.when());
+  if (now >= give_up) return 0;
+  constexpr int kPauses = sizeof kLockRetryPausesMs / sizeof kLockRetryPausesMs[0];
+  auto pause = std::chrono::milliseconds(kLockRetryPausesMs[std::min(attempts, kPauses - 1)]);
+  std::this_thread::sleep_for(std::min<Deadline::Clock::duration>(pause, give_up - now));
+  return 1;
+}
+
+Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
+    const CursorBackendSettings& settings, const Deadline& deadline, WorkerContext& worker) {
+  const std::string& path = settings.database;
+  std::unique_ptr<KeptConnection>& kept = worker.kept(kKeptConnectionName);
+  // Taken before any open: should the path change hands in between, the
+  // identities differ and the connection is not reused, never the reverse.
+  FileIdentity identity = IdentifyFile(path);
+  auto* warm = dynamic_cast<SqliteKeptConnection*>(kept.get());
+  if (warm != nullptr && warm->ReusableFor(path, identity)) {
+    std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(*warm, settings, deadline));
+    // A kept connection may only say yes: if it fails, a new one decides.
+    if (cursor->ReadHeader().ok()) {
+      warm->Prove(identity);
+      return cursor;
+    }
+  }
+  kept.reset();
+  JournalMode mode = JournalMode::kUnknown;
+  Result<Connection> opened = OpenNewConnection(path, &mode);
+  if (!opened.ok()) return opened.status();
+  auto fresh = std::make_unique<SqliteKeptConnection>(std::move(opened.value()), path, identity);
+  SqliteKeptConnection& connection = *fresh;
+  kept = std::move(fresh);  // Owned by the worker from here, kept or not.
+  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(connection, settings, deadline));
+  Status readable = cursor->ReadHeader();
+  if (!readable.ok()) return readable;
+  if (mode == JournalMode::kRollback) connection.Prove(identity);
+  return cursor;
 }
 
 Status SqliteCursor::ReadHeader() {
-  // schema_version needs a shared lock and page 1, whose header proves the
-  // file is an SQLite database, but not the schema parsed: a tenth of the cost.
-  sqlite3_stmt*& statement = connection_.read_header();
+  // page_count needs a shared lock and page 1, whose header proves the file
+  // is an SQLite database, but not the schema parsed: a tenth of the cost.
+  // SQLite takes an empty file for an empty database; a check does not.
+  sqlite3_stmt*& statement = connection_.connection().read_header();
   if (statement == nullptr) {
-    int code =
-        sqlite3_prepare_v2(connection_.db(), "PRAGMA schema_version", -1, &statement, nullptr);
+    int code = sqlite3_prepare_v2(connection_.db(), "PRAGMA page_count", -1, &statement, nullptr);
     if (code != SQLITE_OK) return Explain(code, "cannot read");
   }
   int code = sqlite3_step(statement);
+  sqlite3_int64 pages = code == SQLITE_ROW ? sqlite3_column_int64(statement, 0) : 0;
   // The reset ends the read transaction: no lock outlives the read.
   sqlite3_reset(statement);
   if (code != SQLITE_ROW) return Explain(code, "cannot read");
+  if (pages == 0) {
+    return Status::Error("cannot read \"" + path_ + "\": the file is empty, not an SQLite database");
+  }
   return Status::Ok();
 }
 
 Result<bool> SqliteCursor::FirstValueIsTruthy(const std::string& sql) {
   Result<bool> truthy = EvaluateFirstValue(sql);
-  if (!truthy.ok()) keep_ = false;  // Whatever went wrong, the next check starts afresh.
+  if (!truthy.ok()) connection_.Disprove();  // The next check starts afresh.
   return truthy;
 }
 
@@ -206,13 +210,14 @@ Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
   if (code != SQLITE_OK) return Explain(code, "cannot read");
   if (!statement) return Status::Error("the query is empty");
   if (!HasOnlyWhitespace(tail)) return Status::Error("the query must be a single statement");
-  // The connection is read-only already; this also refuses VACUUM INTO and
-  // the like, which would write files elsewhere.
-  if (!sqlite3_stmt_readonly(statement.get())) {
-    return Status::Error("the query must only read (a SELECT)");
+  // The connection is read-only already. A statement that returns no
+  // columns (BEGIN, SAVEPOINT, ...) would leave a transaction open; one
+  // that writes (VACUUM INTO, ...) would write files elsewhere.
+  if (!sqlite3_stmt_readonly(statement.get()) || sqlite3_column_count(statement.get()) == 0) {
+    return Status::Error("the query must be a read-only query that returns a row (a SELECT)");
   }
   code = sqlite3_step(statement.get());
-  if (code == SQLITE_DONE) return false;
+  if (code == SQLITE_DONE) return Status::Error("the query returned no row");
   if (code != SQLITE_ROW) return Explain(code, "cannot read");
   switch (sqlite3_column_type(statement.get(), 0)) {
     case SQLITE_NULL:
@@ -227,8 +232,10 @@ Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
 }
 
 Result<std::shared_ptr<Dependency>> BuildSqliteCursor(const CursorBackendSettings& settings,
-                                                      const Deadline& deadline) {
-  Result<std::shared_ptr<SqliteCursor>> cursor = SqliteCursor::OpenReadOnly(settings, deadline);
+                                                      const Deadline& deadline,
+                                                      WorkerContext& worker) {
+  Result<std::shared_ptr<SqliteCursor>> cursor =
+      SqliteCursor::OpenReadOnly(settings, deadline, worker);
   if (!cursor.ok()) return cursor.status();
   return std::shared_ptr<Dependency>(cursor.value());
 }

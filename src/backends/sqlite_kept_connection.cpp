@@ -1,4 +1,5 @@
-#include "sqlite_warm_connection.h"
+// SqliteKeptConnection, Connection and FileIdentity.
+#include "sqlite_kept_connection.h"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -11,16 +12,6 @@
 namespace healthcheck {
 namespace {
 
-// One per thread: a worker thread serves one request at a time, so its
-// connection is never shared. Closed when the thread exits. (Thread-local
-// rather than owned by the worker: dependency builders get no worker.)
-struct Slot {
-  Connection connection;
-  std::string path;
-  FileIdentity identity;
-};
-thread_local Slot slot;
-
 // True when a WAL file, or a rollback journal, is open on `db`'s main database.
 bool HasJournalOpen(sqlite3* db) {
   sqlite3_file* journal = nullptr;
@@ -28,6 +19,14 @@ bool HasJournalOpen(sqlite3* db) {
     return true;
   }
   return journal != nullptr && journal->pMethods != nullptr;
+}
+
+bool HasStatementRunning(sqlite3* db) {
+  for (sqlite3_stmt* statement = sqlite3_next_stmt(db, nullptr); statement != nullptr;
+       statement = sqlite3_next_stmt(db, statement)) {
+    if (sqlite3_stmt_busy(statement)) return true;
+  }
+  return false;
 }
 
 bool SameTime(const struct timespec& a, const struct timespec& b) {
@@ -81,27 +80,26 @@ bool UnchangedSince(const FileIdentity& before, const FileIdentity& now) {
          SameTime(before.modified, now.modified) && SameTime(before.changed, now.changed);
 }
 
-namespace warm_connection {
-
-Connection Take(const std::string& path, const FileIdentity& now) {
-  if (slot.connection.db() == nullptr) return Connection();
-  bool usable = slot.path == path && slot.identity == now;
-  if (usable && !UnchangedSince(slot.identity, now)) {
-    usable = access(path.c_str(), R_OK) == 0 &&
-             ReadJournalMode(slot.connection.db()) == JournalMode::kRollback;
-    // Pages cached before the change may no longer be the file's.
-    if (usable) sqlite3_db_release_memory(slot.connection.db());
+bool SqliteKeptConnection::ReusableFor(const std::string& path, const FileIdentity& now) {
+  if (db() == nullptr || path != path_ || !(identity_ == now)) return false;
+  if (UnchangedSince(identity_, now)) return true;
+  if (access(path.c_str(), R_OK) != 0 || ReadJournalMode(db()) != JournalMode::kRollback) {
+    return false;
   }
-  Connection taken = std::move(slot.connection);
-  return usable ? std::move(taken) : Connection();
+  // Pages cached before the change may no longer be the file's.
+  sqlite3_db_release_memory(db());
+  return true;
 }
 
-void Keep(Connection connection, const std::string& path, const FileIdentity& opened_on) {
-  if (!opened_on.found || HasJournalOpen(connection.db())) return;  // Closes it.
-  slot.connection = std::move(connection);
-  slot.path = path;
-  slot.identity = opened_on;
+void SqliteKeptConnection::Prove(const FileIdentity& identity) {
+  proven_ = identity.found;
+  identity_ = identity;
 }
 
-}  // namespace warm_connection
+bool SqliteKeptConnection::FitToKeep() {
+  sqlite3* handle = db();
+  return proven_ && handle != nullptr && sqlite3_get_autocommit(handle) != 0 &&
+         !HasStatementRunning(handle) && !HasJournalOpen(handle);
+}
+
 }  // namespace healthcheck

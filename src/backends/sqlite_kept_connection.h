@@ -1,11 +1,13 @@
-// A connection kept on each thread between checks of a rollback-journal
-// database, so that a check costs a read transaction instead of an open.
+// The SQLite connection a worker keeps between checks of a rollback-journal
+// database, in its WorkerContext, so that a check costs a read transaction
+// instead of an open.
 //
 // Opening a connection is most of a cursor check's cost: Debian's SQLite
 // registers its FTS3, FTS5, R-Tree and JSON functions on every connection,
 // and the open and close take some twenty system calls. A kept connection
-// holds no lock and no transaction between checks. Before it is used
-// again, the path must still name the same file (device and inode). Then:
+// holds no lock, no transaction and no unfinished statement between checks
+// (FitToKeep). Before it is used again, the path must still name the same
+// file (device and inode). Then:
 //
 // - if the file changed since the last check (size, mtime or ctime), or
 //   had changed too recently to tell (see FileIdentity::settled), the file
@@ -26,6 +28,8 @@
 #include <time.h>
 
 #include <string>
+
+#include "../worker_context.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -61,8 +65,6 @@ FileIdentity IdentifyFile(const std::string& path);
 // and ctime now: its contents, mode, owner and ACL are as they were.
 bool UnchangedSince(const FileIdentity& before, const FileIdentity& now);
 
-FileIdentity IdentifyFile(const std::string& path);
-
 // An SQLite connection and the header read prepared on it; finalizes the
 // statement and closes the connection when it goes.
 class Connection {
@@ -84,20 +86,34 @@ class Connection {
   sqlite3_stmt* read_header_ = nullptr;
 };
 
-namespace warm_connection {
+class SqliteKeptConnection : public KeptConnection {
+ public:
+  // `opened_on` is the path's identity, taken before the connection opened.
+  SqliteKeptConnection(Connection connection, std::string path, const FileIdentity& opened_on)
+      : connection_(std::move(connection)), path_(std::move(path)), identity_(opened_on) {}
 
-// The thread's kept connection to `path`, if `now` (the path's identity
-// taken before the call) is the file it was opened on and, unless the file
-// is unchanged since the last check, it is still readable and still in
-// rollback-journal mode; an empty Connection otherwise, having closed
-// whatever the thread kept.
-Connection Take(const std::string& path, const FileIdentity& now);
+  // Whether this connection may check `path`, whose identity is `now`
+  // (taken before the call); see the file comment. Empties the page cache
+  // when the file changed.
+  bool ReusableFor(const std::string& path, const FileIdentity& now);
 
-// Keeps `connection`, checked on `path` when the path was `opened_on`,
-// for the next check on this thread, closing what the thread kept before.
-// Closes it instead if it has a WAL or journal open (a writer switched the
-// file to WAL between the header read and the lock).
-void Keep(Connection connection, const std::string& path, const FileIdentity& opened_on);
+  sqlite3* db() const { return connection_.db(); }
+  Connection& connection() { return connection_; }
 
-}  // namespace warm_connection
+  // What this request showed: proven, the connection may serve the next
+  // request on `path` as it was at `identity`; else it is closed after it.
+  void Prove(const FileIdentity& identity);
+  void Disprove() { proven_ = false; }
+
+  // Proven, in autocommit, no statement running, and no journal or WAL
+  // open (a writer may have switched the file to WAL under it).
+  bool FitToKeep() override;
+
+ private:
+  Connection connection_;
+  std::string path_;
+  FileIdentity identity_;
+  bool proven_ = false;
+};
+
 }  // namespace healthcheck

@@ -36,7 +36,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   healthcheck::Request request;
   request.method.assign(reinterpret_cast<const char*>(data + 1), size - 1);
   healthcheck::MemoryLog log;
-  healthcheck::Response response = healthcheck::HandleWithApp(request, PickApp(data[0]), log);
+  healthcheck::WorkerContext worker;
+  healthcheck::Response response =
+      healthcheck::HandleWithApp(request, PickApp(data[0]), worker, log);
   healthcheck::Health health =
       response.status_code == 200 ? healthcheck::Health::kHealthy : healthcheck::Health::kUnhealthy;
   healthcheck::BodyMode mode = request.is_head() ? healthcheck::BodyMode::kHeadersOnly
