@@ -2,6 +2,7 @@
 #include "../../src/acceptor.h"
 
 #include <doctest/doctest.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -28,6 +29,26 @@ int ConnectUnix(const std::string& path) {
   return fd;
 }
 }  // namespace
+
+TEST_CASE("accept errors about one connection or a passing shortage are transient") {
+  // accept(2): "already-pending network errors on the new socket ... should
+  // be treated like EAGAIN by retrying"; the rest are a moment's shortage,
+  // a peer that gave up, or a firewall's refusal.
+  for (int error :
+       {EAGAIN, EINTR, ECONNABORTED, EPERM, EMFILE, ENFILE, ENOBUFS, ENOMEM, EPROTO, ENETDOWN,
+        ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH, ETIMEDOUT}) {
+    CAPTURE(strerror(error));
+    CHECK(AcceptErrorIsTransient(error));
+  }
+  CHECK(AcceptErrorIsTransient(EWOULDBLOCK));
+}
+
+TEST_CASE("accept errors that mean the listening socket is unusable are not transient") {
+  for (int error : {EBADF, EINVAL, ENOTSOCK, EFAULT, 0}) {
+    CAPTURE(error);
+    CHECK_FALSE(AcceptErrorIsTransient(error));
+  }
+}
 
 TEST_CASE("a waiting connection is accepted, blocking and close-on-exec") {
   testing::TempDir dir;

@@ -11,10 +11,12 @@
 using namespace healthcheck;
 
 namespace {
+// One request, on a worker of its own, to the app `json` configures.
 Response Answer(const std::string& json, const std::string& folder, MemoryLog& log) {
   Result<Config> config = ParseConfig(json, folder + "/healthcheck.json");
   REQUIRE_MESSAGE(config.ok(), config.status().message());
-  return HandleWithApp(Request{}, *BuildApp(config.value()), log);
+  WorkerContext worker;
+  return HandleWithApp(Request{}, *BuildApp(config.value()), worker, log);
 }
 }  // namespace
 
@@ -35,7 +37,9 @@ TEST_CASE("configured checks answer: sql callable truthy and falsy, missing data
   MemoryLog log;
   CHECK(Answer(kSql, dir.path(), log).status_code == 500);  // No database yet.
   REQUIRE(log.lines.size() == 1);
-  CHECK(log.lines[0].find("cursor_backend failed") != std::string::npos);
+  CHECK(testing::WithoutDuration(log.lines[0]) ==
+        "healthcheck: unhealthy: cursor_backend failed after N ms: cannot open \"" +
+            dir.file("app.db") + "\": unable to open database file (No such file or directory)");
   CHECK_FALSE(testing::Exists(dir.file("app.db")));
 
   testing::MakeDatabase(dir.file("app.db"), 0);
@@ -48,7 +52,8 @@ TEST_CASE("configured checks answer: sql callable truthy and falsy, missing data
   MemoryLog failing_log;
   CHECK(Answer(kSql, other.path(), failing_log).status_code == 500);
   REQUIRE(failing_log.lines.size() == 1);
-  CHECK(failing_log.lines[0].find("callable (sql) failed") != std::string::npos);
+  CHECK(testing::WithoutDuration(failing_log.lines[0]) ==
+        "healthcheck: unhealthy: callable (sql) failed after N ms: returned false");
 }
 
 TEST_CASE("an embedder's callable asks the container for a configured dependency") {
@@ -59,16 +64,30 @@ TEST_CASE("an embedder's callable asks the container for a configured dependency
   REQUIRE(config.ok());
   auto app = std::make_shared<App>(*BuildApp(config.value()));
   int calls = 0;
-  app->check.callable = [&calls](Container& container) {
+  // As README's example writes it.
+  app->check.callable = [&calls](Container& container) -> Status {
     ++calls;
     auto cursor = container.build_as<SqliteCursor>("cursor_backend");
-    if (!cursor.ok()) throw std::runtime_error(cursor.status().message());
+    if (!cursor.ok()) return cursor.status();
     auto truthy = cursor.value()->FirstValueIsTruthy("SELECT count(*) FROM failed_jobs");
-    return truthy.ok() && truthy.value();
+    if (!truthy.ok()) return truthy.status();
+    return truthy.value() ? Status::Ok() : Status::Error("jobs failed");
   };
+  WorkerContext worker;
   MemoryLog log;
-  CHECK(HandleWithApp(Request{}, *app, log).status_code == 200);
+  CHECK(HandleWithApp(Request{}, *app, worker, log).status_code == 200);
+  CHECK(log.lines.empty());
   CHECK(calls == 1);
+  testing::RunPython(
+      "import sqlite3, sys\n"
+      "c = sqlite3.connect(sys.argv[1])\n"
+      "c.execute('DELETE FROM failed_jobs')\n"
+      "c.commit()\n",
+      dir.file("app.db"));
+  CHECK(HandleWithApp(Request{}, *app, worker, log).status_code == 500);
+  REQUIRE(log.lines.size() == 1);
+  CHECK(testing::WithoutDuration(log.lines[0]) ==
+        "healthcheck: unhealthy: callable failed after N ms: jobs failed");
 }
 
 TEST_CASE("a command callable from the configuration") {
@@ -77,8 +96,9 @@ TEST_CASE("a command callable from the configuration") {
   CHECK(Answer(R"({"callable": {"command": ["/bin/true"]}})", dir.path(), log).status_code == 200);
   CHECK(Answer(R"({"callable": {"command": ["/bin/false"]}})", dir.path(), log).status_code == 500);
   REQUIRE(log.lines.size() == 1);
-  CHECK(log.lines[0].find("callable (command) failed") != std::string::npos);
-  CHECK(log.lines[0].find("exited with status 1") != std::string::npos);
+  CHECK(testing::WithoutDuration(log.lines[0]) ==
+        "healthcheck: unhealthy: callable (command) failed after N ms: \"/bin/false\" exited "
+        "with status 1");
 }
 
 TEST_CASE("an app with a missing database answers 500 and logs the README's line") {
@@ -113,12 +133,13 @@ TEST_CASE("BuildApp carries the services, the timeout and the callable's name") 
 
 TEST_CASE("the empty configuration answers 200, and HEAD without a body") {
   auto app = BuildApp(Config{});
+  WorkerContext worker;
   MemoryLog log;
-  CHECK(HandleWithApp(Request{}, *app, log).bytes ==
+  CHECK(HandleWithApp(Request{}, *app, worker, log).bytes ==
         MakeResponse(Health::kHealthy, BodyMode::kWithBody).bytes);
   Request head;
   head.method = "HEAD";
-  CHECK(HandleWithApp(head, *app, log).bytes ==
+  CHECK(HandleWithApp(head, *app, worker, log).bytes ==
         MakeResponse(Health::kHealthy, BodyMode::kHeadersOnly).bytes);
   CHECK(log.lines.empty());
 }
@@ -143,6 +164,6 @@ TEST_CASE("the configured timeout bounds a command callable") {
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
   REQUIRE(log.lines.size() == 1);
   CHECK(testing::WithoutDuration(log.lines[0]) ==
-        "healthcheck: unhealthy: callable (command) failed after N ms: threw: \"/bin/sleep\" was "
+        "healthcheck: unhealthy: callable (command) failed after N ms: \"/bin/sleep\" was "
         "killed at the request deadline");
 }

@@ -1,5 +1,6 @@
 // The command callable: exit 0 is healthy; anything else, or the deadline,
-// is not, and nothing it started outlives the check.
+// is not, and nothing it started outlives the check. It sees a clean
+// environment, never the request's, and returns its reason as a Status.
 #include "../../src/callables/command_callable.h"
 
 #include <doctest/doctest.h>
@@ -8,13 +9,23 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <future>
+#include <sstream>
 #include <thread>
 
+#include "../../src/worker_context.h"
 #include "test_support.h"
 
 using namespace healthcheck;
 
 namespace {
+// What RunCommand is given in these tests unless they say otherwise.
+const std::vector<std::string> kEnvironment = {kCommandPath};
+
+Status Run(const std::vector<std::string>& command, int64_t deadline_ms = 2000) {
+  return RunCommand(command, kEnvironment, Deadline::FromNow(deadline_ms));
+}
+
 // Gone, or a zombie waiting for an init that may never reap it.
 bool ProcessEnded(pid_t pid) {
   if (kill(pid, 0) != 0) return true;
@@ -25,15 +36,15 @@ bool ProcessEnded(pid_t pid) {
 }
 
 std::string ErrorOf(const std::vector<std::string>& command, int64_t deadline_ms = 2000) {
-  Status status = RunCommand(command, Deadline::FromNow(deadline_ms));
+  Status status = Run(command, deadline_ms);
   REQUIRE_FALSE(status.ok());
   return status.message();
 }
 }  // namespace
 
 TEST_CASE("a command that exits 0 is healthy") {
-  CHECK(RunCommand({"/bin/true"}, Deadline::FromNow(2000)).ok());
-  CHECK(RunCommand({"/bin/sh", "-c", "exit 0"}, Deadline::FromNow(2000)).ok());
+  CHECK(Run({"/bin/true"}).ok());
+  CHECK(Run({"/bin/sh", "-c", "exit 0"}).ok());
 }
 
 TEST_CASE("a failing command names its exit status or signal") {
@@ -51,7 +62,7 @@ TEST_CASE("a program that does not exist is an error, not a crash") {
 TEST_CASE("arguments reach the program without a shell") {
   testing::TempDir dir;
   std::string marker = dir.file("a b;c");
-  CHECK(RunCommand({"/usr/bin/touch", marker}, Deadline::FromNow(2000)).ok());
+  CHECK(Run({"/usr/bin/touch", marker}).ok());
   CHECK(testing::Exists(marker));
 }
 
@@ -77,13 +88,85 @@ TEST_CASE("a hung command is killed at the deadline, with what it started") {
   CHECK(gone);
 }
 
-TEST_CASE("the command callable throws its reason, which fails the check") {
-  HealthCallable callable = MakeCommandCallable({"/bin/false"});
+TEST_CASE("the command callable returns its reason as a Status, without throwing") {
   DependencyRegistry registry;
-  Container container(registry, Deadline::FromNow(2000));
-  CHECK_THROWS_WITH(callable(container), "\"/bin/false\" exited with status 1");
+  WorkerContext worker;
+  Container container(registry, worker, Deadline::FromNow(2000));
+  HealthCallable failing = MakeCommandCallable({"/bin/false"});
+  Status status = Status::Ok();
+  CHECK_NOTHROW(status = failing(container));
+  CHECK(status.message() == "\"/bin/false\" exited with status 1");
+  HealthCallable missing = MakeCommandCallable({"/nonexistent/check"});
+  CHECK_NOTHROW(status = missing(container));
+  CHECK(status.message() == "cannot run \"/nonexistent/check\": No such file or directory");
   HealthCallable ok = MakeCommandCallable({"/bin/true"});
-  CHECK(ok(container));
+  CHECK(ok(container).ok());
+}
+
+TEST_CASE("a failing command callable is logged with its reason, not as an exception") {
+  DependencyRegistry registry;
+  HealthCheck check;
+  check.callable = MakeCommandCallable({"/bin/false"});
+  check.callable_name = "callable (command)";
+  WorkerContext worker;
+  MemoryLog log;
+  CHECK(HandleHealth(Request{}, check, registry, worker, log).status_code == 500);
+  REQUIRE(log.lines.size() == 1);
+  CHECK(testing::WithoutDuration(log.lines[0]) ==
+        "healthcheck: unhealthy: callable (command) failed after N ms: \"/bin/false\" exited "
+        "with status 1");
+}
+
+TEST_CASE("a command's environment is the fixed PATH and only HOME, LANG, LC_*, TZ, TMPDIR") {
+  const char* environment[] = {"HTTP_PROXY=http://attacker.example:3128",
+                               "QUERY_STRING=a=1",
+                               "REQUEST_METHOD=GET",
+                               "PATH=/evil",
+                               "HOME=/home/hc",
+                               "LANG=C.UTF-8",
+                               "LANGUAGE=fr",
+                               "LC_ALL=C",
+                               "TZ=UTC",
+                               "HOMEPAGE=x",
+                               "TMPDIR=/var/tmp",
+                               "db_host=10.0.0.5",
+                               nullptr};
+  CHECK(CommandEnvironment(const_cast<char**>(environment)) ==
+        std::vector<std::string>{kCommandPath, "HOME=/home/hc", "LANG=C.UTF-8", "LC_ALL=C",
+                                 "TZ=UTC", "TMPDIR=/var/tmp"});
+  CHECK(std::string(kCommandPath) == "PATH=/usr/local/bin:/usr/bin:/bin");
+  const char* empty[] = {nullptr};
+  CHECK(CommandEnvironment(const_cast<char**>(empty)) == std::vector<std::string>{kCommandPath});
+  CHECK(CommandEnvironment(nullptr) == std::vector<std::string>{kCommandPath});
+}
+
+TEST_CASE("a command gets exactly the environment it is given") {
+  testing::TempDir dir;
+  std::string out = dir.file("environ");
+  const std::vector<std::string> given = {kCommandPath, "HOME=/home/hc", "TZ=UTC"};
+  // The shell's initial environment, as execve passed it (NUL-separated).
+  REQUIRE(RunCommand({"/bin/sh", "-c", "cat /proc/$$/environ > '" + out + "'"}, given,
+                     Deadline::FromNow(2000))
+              .ok());
+  std::vector<std::string> received;
+  std::istringstream text(testing::ReadFile(out));
+  for (std::string entry; std::getline(text, entry, '\0');) received.push_back(entry);
+  CHECK(received == given);
+}
+
+TEST_CASE("the command callable gives the command none of the server's request variables") {
+  testing::ScopedEnvironment proxy("HTTP_PROXY", std::string("http://attacker.example:3128"));
+  testing::ScopedEnvironment query("QUERY_STRING", std::string("a=1"));
+  testing::ScopedEnvironment home("HOME", std::string("/home/hc"));
+  HealthCallable callable = MakeCommandCallable(
+      {"/bin/sh", "-c",
+       "[ -z \"$HTTP_PROXY\" ] && [ -z \"$QUERY_STRING\" ] && [ \"$HOME\" = /home/hc ] && "
+       "[ \"$PATH\" = /usr/local/bin:/usr/bin:/bin ]"});
+  DependencyRegistry registry;
+  WorkerContext worker;
+  Container container(registry, worker, Deadline::FromNow(2000));
+  Status status = callable(container);
+  CHECK_MESSAGE(status.ok(), status.message());
 }
 
 TEST_CASE("a sleeping command is killed at the deadline, on time") {
@@ -100,15 +183,42 @@ TEST_CASE("a deadline already passed still kills and reaps the command") {
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1000));
 }
 
+TEST_CASE("KillRunningCommandGroups kills the group of every running command") {
+  testing::TempDir dir;
+  std::string pid_file = dir.file("child.pid");
+  auto start = std::chrono::steady_clock::now();
+  std::future<Status> running = std::async(std::launch::async, [&pid_file] {
+    return Run({"/bin/sh", "-c", "sleep 30 & echo $! > '" + pid_file + "'; wait"}, 10000);
+  });
+  // Again and again until it ends: the group is known only once spawned.
+  while (running.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    KillRunningCommandGroups();
+  }
+  REQUIRE(running.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  Status status = running.get();
+  CHECK(status.message() == "\"/bin/sh\" was killed by signal 9");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  std::string text = testing::ReadFile(pid_file);
+  if (!text.empty()) {  // The shell may have died before it started sleep.
+    pid_t grandchild = std::stoi(text);
+    bool gone = false;
+    for (int i = 0; i < 100 && !gone; ++i) {
+      gone = ProcessEnded(grandchild);
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(gone);
+  }
+}
+
 TEST_CASE("a bare program name is not looked up in PATH") {
   CHECK(ErrorOf({"true"}) == "cannot run \"true\": No such file or directory");
 }
 
 TEST_CASE("the command's stdin and stdout are /dev/null") {
-  CHECK(RunCommand({"/bin/sh", "-c",
-                    "[ \"$(readlink /proc/$$/fd/0)\" = /dev/null ] && "
-                    "[ \"$(readlink /proc/$$/fd/1)\" = /dev/null ]"},
-                   Deadline::FromNow(2000))
+  CHECK(Run({"/bin/sh", "-c",
+             "[ \"$(readlink /proc/$$/fd/0)\" = /dev/null ] && "
+             "[ \"$(readlink /proc/$$/fd/1)\" = /dev/null ]"})
             .ok());
 }
 
@@ -118,8 +228,7 @@ TEST_CASE("the command inherits no descriptor of ours beyond stdin, stdout and s
   testing::WriteFile(path, "x");
   int fd = open(path.c_str(), O_RDONLY);  // Deliberately not close-on-exec.
   REQUIRE(fd > 2);
-  Status status = RunCommand({"/bin/sh", "-c", "[ ! -e /proc/$$/fd/" + std::to_string(fd) + " ]"},
-                             Deadline::FromNow(2000));
+  Status status = Run({"/bin/sh", "-c", "[ ! -e /proc/$$/fd/" + std::to_string(fd) + " ]"});
   close(fd);
   CHECK_MESSAGE(status.ok(), status.message());
 }
@@ -128,9 +237,7 @@ TEST_CASE("the command runs in a process group of its own") {
   testing::TempDir dir;
   std::string out = dir.file("ids");
   // stdout is /dev/null, so the shell reports through a file.
-  REQUIRE(RunCommand({"/bin/sh", "-c", "echo $$ $(cut -d' ' -f5 /proc/$$/stat) > '" + out + "'"},
-                     Deadline::FromNow(2000))
-              .ok());
+  REQUIRE(Run({"/bin/sh", "-c", "echo $$ $(cut -d' ' -f5 /proc/$$/stat) > '" + out + "'"}).ok());
   std::istringstream ids(testing::ReadFile(out));
   long pid = 0;
   long group = 0;

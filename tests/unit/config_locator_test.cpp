@@ -11,6 +11,7 @@
 #include "test_support.h"
 
 using namespace healthcheck;
+using testing::ScopedEnvironment;
 
 TEST_CASE("the flag wins, then the environment, then the file beside the program") {
   testing::TempDir dir;
@@ -36,32 +37,6 @@ TEST_CASE("no file means the empty configuration") {
   CHECK(config->services.empty());
   CHECK(config->source.empty());
 }
-
-namespace {
-// Sets (or unsets, for nullopt) an environment variable for one test and
-// restores it afterwards, whatever happens.
-class ScopedEnvironment {
- public:
-  ScopedEnvironment(const char* name, const std::optional<std::string>& value) : name_(name) {
-    if (const char* old = getenv(name)) saved_ = std::string(old);
-    Set(value);
-  }
-  ~ScopedEnvironment() { Set(saved_); }
-  ScopedEnvironment(const ScopedEnvironment&) = delete;
-  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
-
- private:
-  void Set(const std::optional<std::string>& value) {
-    if (value) {
-      setenv(name_, value->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-  const char* name_;
-  std::optional<std::string> saved_;
-};
-}  // namespace
 
 TEST_CASE("the flag and the environment are returned even when the file is missing") {
   testing::TempDir dir;

@@ -1,5 +1,6 @@
-// Fixtures for the database tests that need other processes: a lock
-// holder, an unprivileged child, and databases in given states.
+// Fixtures for the database tests: a lock holder and a writer in other
+// processes, an unprivileged child, databases in given states, and checks
+// run as a worker's requests run them.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -16,6 +17,7 @@
 
 #include "../../src/backends/sqlite_cursor.h"
 #include "../../src/config.h"
+#include "../../src/worker_context.h"
 #include "test_support.h"
 
 namespace healthcheck::testing {
@@ -73,11 +75,17 @@ class ExclusiveLockHolder {
   pid_t pid_ = -1;
 };
 
-// Runs `work` in a child process that has given up root for nobody (65534),
-// and returns what it wrote to its pipe; root reads any file, so a
-// permission test cannot run as root. The child never returns into doctest.
+// Gives `path` to nobody (65534) when we are root, so that AsUnprivileged's
+// child may chmod it; otherwise it is ours already.
+inline void GiveToUnprivileged(const std::string& path) {
+  if (RunningAsRoot()) REQUIRE(chown(path.c_str(), 65534, 65534) == 0);
+}
+
+// Runs `work` in a child process that file permissions bind, and returns
+// what it wrote to its pipe: as nobody (65534) when we are root, who reads
+// any file; else as ourselves. The child never returns into doctest.
 template <typename Work>
-std::string AsNobody(Work work) {
+std::string AsUnprivileged(Work work) {
   int pipe_fds[2];
   REQUIRE(pipe(pipe_fds) == 0);
   pid_t pid = fork();
@@ -88,9 +96,9 @@ std::string AsNobody(Work work) {
   }
   if (pid == 0) {
     close(pipe_fds[0]);
-    std::string answer = (setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0)
-                             ? work()
-                             : std::string("cannot become nobody");
+    bool unprivileged = !RunningAsRoot() ||
+                        (setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0);
+    std::string answer = unprivileged ? work() : std::string("cannot become nobody");
     ssize_t written = write(pipe_fds[1], answer.data(), answer.size());
     _exit(written == static_cast<ssize_t>(answer.size()) ? 0 : 1);
   }
@@ -126,17 +134,70 @@ inline bool NobodyHoldsALock(const std::string& path) {
         "c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
         "c.execute('BEGIN EXCLUSIVE')\n"
         "c.execute('ROLLBACK')\n",
-        path);
+        path, PythonErrors::kHidden);
     return true;
   } catch (const std::runtime_error&) {
     return false;
   }
 }
 
-// A cursor_backend check of `path`: "ok", or why it failed.
+// True when another process can write to `path` at once: BEGIN IMMEDIATE,
+// an INSERT and a COMMIT with a 100 ms busy timeout. No connection of ours
+// holds a lock or a transaction on it.
+inline bool AnotherProcessCanWrite(const std::string& path) {
+  try {
+    RunPython(
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], timeout=0.1, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "c.execute('INSERT INTO failed_jobs DEFAULT VALUES')\n"
+        "c.execute('COMMIT')\n",
+        path, PythonErrors::kHidden);
+    return true;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
+// The name a cursor_backend keeps its connection under in a WorkerContext.
+inline const std::string kCursorBackend(kCursorBackendName);
+
+// One request's cursor_backend check of `path` on `worker`, as HandleHealth
+// runs it: the cursor lives for the request, then the worker ends the
+// request (dropping a connection unfit to keep). "ok", or why it failed.
+inline std::string CheckCursor(const std::string& path, WorkerContext& worker,
+                               int64_t busy_ms = 1000) {
+  std::string answer;
+  {
+    auto cursor =
+        SqliteCursor::OpenReadOnly(CursorSettings(path, busy_ms), Deadline::FromNow(2000), worker);
+    answer = cursor.ok() ? "ok" : cursor.status().message();
+  }
+  worker.EndRequest();
+  return answer;
+}
+
+// The same check on a worker of its own, which keeps nothing afterwards.
 inline std::string CheckCursor(const std::string& path, int64_t busy_ms = 1000) {
-  auto cursor = SqliteCursor::OpenReadOnly(CursorSettings(path, busy_ms), Deadline::FromNow(2000));
-  return cursor.ok() ? "ok" : cursor.status().message();
+  WorkerContext worker;
+  return CheckCursor(path, worker, busy_ms);
+}
+
+// One request of the sql callable's kind on `worker`: "truthy" or "falsy"
+// for the first value of `sql`, or why it failed.
+inline std::string Query(const std::string& path, WorkerContext& worker, const std::string& sql) {
+  std::string answer;
+  {
+    auto cursor = SqliteCursor::OpenReadOnly(CursorSettings(path), Deadline::FromNow(2000), worker);
+    if (cursor.ok()) {
+      auto truthy = cursor.value()->FirstValueIsTruthy(sql);
+      answer = !truthy.ok() ? truthy.status().message() : truthy.value() ? "truthy" : "falsy";
+    } else {
+      answer = cursor.status().message();
+    }
+  }
+  worker.EndRequest();
+  return answer;
 }
 
 // Writes `bytes` over `path` at `offset`, in place: same file, new mtime.

@@ -19,23 +19,63 @@ struct Fake : Dependency {};
 // (builds after 50 ms), counting every build in `order`.
 DependencyRegistry FakeRegistry(std::vector<std::string>* order) {
   DependencyRegistry registry;
-  registry.add("good", [order](const Deadline&) -> Result<std::shared_ptr<Dependency>> {
-    order->push_back("good");
-    return std::shared_ptr<Dependency>(std::make_shared<Fake>());
-  });
-  registry.add("bad", [order](const Deadline&) -> Result<std::shared_ptr<Dependency>> {
-    order->push_back("bad");
-    return Status::Error("connection refused");
-  });
-  registry.add("slow", [order](const Deadline&) -> Result<std::shared_ptr<Dependency>> {
-    order->push_back("slow");
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    return std::shared_ptr<Dependency>(std::make_shared<Fake>());
-  });
+  registry.add("good",
+               [order](const Deadline&, WorkerContext&) -> Result<std::shared_ptr<Dependency>> {
+                 order->push_back("good");
+                 return std::shared_ptr<Dependency>(std::make_shared<Fake>());
+               });
+  registry.add("bad",
+               [order](const Deadline&, WorkerContext&) -> Result<std::shared_ptr<Dependency>> {
+                 order->push_back("bad");
+                 return Status::Error("connection refused");
+               });
+  registry.add("slow",
+               [order](const Deadline&, WorkerContext&) -> Result<std::shared_ptr<Dependency>> {
+                 order->push_back("slow");
+                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                 return std::shared_ptr<Dependency>(std::make_shared<Fake>());
+               });
   return registry;
 }
 
+// A connection a builder keeps in the worker's context; fit to keep only
+// once no dependency uses it any more, and while `fit` says so.
+struct FakeConnection : KeptConnection {
+  bool in_use = false;
+  bool fit = true;
+  int asked = 0;
+  bool FitToKeep() override {
+    ++asked;
+    return fit && !in_use;
+  }
+};
+
+// A dependency using the worker's FakeConnection while it lives.
+struct UsesConnection : Dependency {
+  explicit UsesConnection(FakeConnection& used) : connection(used) { connection.in_use = true; }
+  ~UsesConnection() override { connection.in_use = false; }
+  FakeConnection& connection;
+};
+
+// Builds "pooled" on the connection the worker keeps under that name,
+// putting one there first if there is none.
+void AddPooled(DependencyRegistry& registry) {
+  registry.add("pooled", [](const Deadline&, WorkerContext& worker) {
+    std::unique_ptr<KeptConnection>& kept = worker.kept("pooled");
+    if (!kept) kept = std::make_unique<FakeConnection>();
+    auto* connection = static_cast<FakeConnection*>(kept.get());
+    return Result<std::shared_ptr<Dependency>>(std::make_shared<UsesConnection>(*connection));
+  });
+}
+
+FakeConnection* Pooled(WorkerContext& worker) {
+  return static_cast<FakeConnection*>(worker.kept("pooled").get());
+}
+
 enum class CallableKind { kNone, kTrue, kFalse, kThrowsStd, kThrowsOther };
+
+// Why a kFalse callable says the application is unhealthy.
+const std::string kCallableReason = "3 jobs failed";
 
 HealthCallable MakeCallable(CallableKind kind, int* calls) {
   switch (kind) {
@@ -44,20 +84,20 @@ HealthCallable MakeCallable(CallableKind kind, int* calls) {
     case CallableKind::kTrue:
       return [calls](Container&) {
         ++*calls;
-        return true;
+        return Status::Ok();
       };
     case CallableKind::kFalse:
       return [calls](Container&) {
         ++*calls;
-        return false;
+        return Status::Error(kCallableReason);
       };
     case CallableKind::kThrowsStd:
-      return [calls](Container&) -> bool {
+      return [calls](Container&) -> Status {
         ++*calls;
         throw std::runtime_error("boom");
       };
     case CallableKind::kThrowsOther:
-      return [calls](Container&) -> bool {
+      return [calls](Container&) -> Status {
         ++*calls;
         throw 42;
       };
@@ -76,8 +116,9 @@ struct Row {
 TEST_CASE("no services and no callable is healthy, with nothing recorded") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   HealthCheck check;
-  Container container(registry, Deadline::FromNow(1000));
+  Container container(registry, worker, Deadline::FromNow(1000));
   CheckOutcome outcome = RunHealthCheck(check, container);
   CHECK(outcome.healthy);
   CHECK(outcome.records.empty());
@@ -106,11 +147,12 @@ TEST_CASE("truth table: every service list with every kind of callable") {
     for (const CallableCase& callable : callable_cases) {
       std::vector<std::string> order;
       DependencyRegistry registry = FakeRegistry(&order);
+      WorkerContext worker;
       int calls = 0;
       HealthCheck check;
       check.services = services.services;
       check.callable = MakeCallable(callable.kind, &calls);
-      Container container(registry, Deadline::FromNow(1000));
+      Container container(registry, worker, Deadline::FromNow(1000));
       CheckOutcome outcome = RunHealthCheck(check, container);
       std::string row;
       for (const std::string& name : services.services) row += name + " ";
@@ -143,11 +185,12 @@ TEST_CASE("truth table: services x callable x exceptions") {
   for (const Row& row : rows) {
     std::vector<std::string> order;
     DependencyRegistry registry = FakeRegistry(&order);
+    WorkerContext worker;
     int calls = 0;
     HealthCheck check;
     check.services = row.services;
     check.callable = MakeCallable(row.callable, &calls);
-    Container container(registry, Deadline::FromNow(1000));
+    Container container(registry, worker, Deadline::FromNow(1000));
     CheckOutcome outcome = RunHealthCheck(check, container);
     CAPTURE(row.services.size());
     CAPTURE(static_cast<int>(row.callable));
@@ -158,11 +201,12 @@ TEST_CASE("truth table: services x callable x exceptions") {
 TEST_CASE("services are built in order and the first failure stops the check") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   int calls = 0;
   HealthCheck check;
   check.services = {"good", "bad", "slow"};
   check.callable = MakeCallable(CallableKind::kTrue, &calls);
-  Container container(registry, Deadline::FromNow(1000));
+  Container container(registry, worker, Deadline::FromNow(1000));
   CheckOutcome outcome = RunHealthCheck(check, container);
   CHECK_FALSE(outcome.healthy);
   CHECK(order == std::vector<std::string>{"good", "bad"});
@@ -178,15 +222,16 @@ TEST_CASE("services are built in order and the first failure stops the check") {
 TEST_CASE("the callable runs once, after every service passed") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   int calls = 0;
   HealthCheck check;
   check.services = {"good", "slow"};
   check.callable = [&](Container& container) {
     ++calls;
     CHECK(order.size() == 2);
-    return container.build("good").ok();  // Cached: no third build.
+    return container.build("good").status();  // Cached: no third build.
   };
-  Container container(registry, Deadline::FromNow(1000));
+  Container container(registry, worker, Deadline::FromNow(1000));
   CHECK(RunHealthCheck(check, container).healthy);
   CHECK(calls == 1);
   CHECK(order == std::vector<std::string>{"good", "slow"});
@@ -195,29 +240,44 @@ TEST_CASE("the callable runs once, after every service passed") {
 TEST_CASE("exceptions are failures with their text as the reason") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   int calls = 0;
   HealthCheck check;
   check.callable = MakeCallable(CallableKind::kThrowsStd, &calls);
-  Container container(registry, Deadline::FromNow(1000));
+  Container container(registry, worker, Deadline::FromNow(1000));
   CheckOutcome outcome = RunHealthCheck(check, container);
   REQUIRE(outcome.records.size() == 1);
   CHECK(outcome.records[0].name == "callable");
   CHECK(outcome.records[0].reason == "threw: boom");
 
   check.callable = MakeCallable(CallableKind::kThrowsOther, &calls);
-  Container again(registry, Deadline::FromNow(1000));
+  Container again(registry, worker, Deadline::FromNow(1000));
   CHECK(RunHealthCheck(check, again).records[0].reason == "threw an exception");
+}
+
+TEST_CASE("a callable's error is the step's reason, word for word") {
+  std::vector<std::string> order;
+  DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
+  int calls = 0;
+  HealthCheck check;
   check.callable = MakeCallable(CallableKind::kFalse, &calls);
-  Container third(registry, Deadline::FromNow(1000));
-  CHECK(RunHealthCheck(check, third).records[0].reason == "returned false");
+  Container container(registry, worker, Deadline::FromNow(1000));
+  CheckOutcome outcome = RunHealthCheck(check, container);
+  CHECK_FALSE(outcome.healthy);
+  REQUIRE(outcome.records.size() == 1);
+  CHECK(outcome.records[0].name == "callable");
+  CHECK_FALSE(outcome.records[0].passed);
+  CHECK(outcome.records[0].reason == "3 jobs failed");
 }
 
 TEST_CASE("a step that finishes after the deadline fails") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   HealthCheck check;
   check.services = {"slow"};
-  Container container(registry, Deadline::FromNow(10));
+  Container container(registry, worker, Deadline::FromNow(10));
   CheckOutcome outcome = RunHealthCheck(check, container);
   CHECK_FALSE(outcome.healthy);
   REQUIRE(outcome.records.size() == 1);
@@ -227,16 +287,17 @@ TEST_CASE("a step that finishes after the deadline fails") {
 TEST_CASE("HandleHealth logs one line per failed step and nothing on success") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   HealthCheck check;
   check.services = {"good"};
   MemoryLog quiet;
-  Response healthy = HandleHealth(Request{}, check, registry, quiet);
+  Response healthy = HandleHealth(Request{}, check, registry, worker, quiet);
   CHECK(healthy.status_code == 200);
   CHECK(quiet.lines.empty());
 
   check.services = {"good", "bad"};
   MemoryLog log;
-  Response unhealthy = HandleHealth(Request{}, check, registry, log);
+  Response unhealthy = HandleHealth(Request{}, check, registry, worker, log);
   CHECK(unhealthy.status_code == 500);
   REQUIRE(log.lines.size() == 1);
   CHECK(log.lines[0].rfind("healthcheck: unhealthy: bad failed after ", 0) == 0);
@@ -248,6 +309,7 @@ TEST_CASE("HandleHealth logs one line per failed step and nothing on success") {
 TEST_CASE("HandleHealth's log line names the step, says failed, and gives the reason") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   int calls = 0;
   HealthCheck check;
   check.services = {"good"};
@@ -258,7 +320,7 @@ TEST_CASE("HandleHealth's log line names the step, says failed, and gives the re
   };
   const std::vector<Expectation> expectations = {
       {CallableKind::kFalse,
-       "healthcheck: unhealthy: callable (sql) failed after N ms: returned false"},
+       "healthcheck: unhealthy: callable (sql) failed after N ms: 3 jobs failed"},
       {CallableKind::kThrowsStd,
        "healthcheck: unhealthy: callable (sql) failed after N ms: threw: boom"},
       {CallableKind::kThrowsOther,
@@ -267,19 +329,19 @@ TEST_CASE("HandleHealth's log line names the step, says failed, and gives the re
   for (const Expectation& expected : expectations) {
     check.callable = MakeCallable(expected.kind, &calls);
     MemoryLog log;
-    CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
+    CHECK(HandleHealth(Request{}, check, registry, worker, log).status_code == 500);
     REQUIRE(log.lines.size() == 1);
     CHECK(testing::WithoutDuration(log.lines[0]) == expected.line);
   }
   check.services = {"good", "bad"};
   MemoryLog log;
-  CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
+  CHECK(HandleHealth(Request{}, check, registry, worker, log).status_code == 500);
   REQUIRE(log.lines.size() == 1);
   CHECK(testing::WithoutDuration(log.lines[0]) ==
         "healthcheck: unhealthy: bad failed after N ms: connection refused");
   check.services = {"unknown"};
   MemoryLog unknown_log;
-  HandleHealth(Request{}, check, registry, unknown_log);
+  HandleHealth(Request{}, check, registry, worker, unknown_log);
   REQUIRE(unknown_log.lines.size() == 1);
   CHECK(testing::WithoutDuration(unknown_log.lines[0]) ==
         "healthcheck: unhealthy: unknown failed after N ms: unknown dependency \"unknown\"");
@@ -288,30 +350,32 @@ TEST_CASE("HandleHealth's log line names the step, says failed, and gives the re
 TEST_CASE("HandleHealth bounds the check with the configured timeout") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   HealthCheck check;
   check.services = {"slow", "good"};
   check.timeout_ms = 10;  // "slow" takes 50 ms.
   MemoryLog log;
-  CHECK(HandleHealth(Request{}, check, registry, log).status_code == 500);
+  CHECK(HandleHealth(Request{}, check, registry, worker, log).status_code == 500);
   REQUIRE(log.lines.size() == 1);
   CHECK(testing::WithoutDuration(log.lines[0]) ==
         "healthcheck: unhealthy: slow failed after N ms: finished after the deadline");
   CHECK(order == std::vector<std::string>{"slow"});
   check.timeout_ms = 2000;
   MemoryLog quiet;
-  CHECK(HandleHealth(Request{}, check, registry, quiet).status_code == 200);
+  CHECK(HandleHealth(Request{}, check, registry, worker, quiet).status_code == 200);
   CHECK(quiet.lines.empty());
 }
 
 TEST_CASE("a callable finishing after the deadline fails even though it returned true") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   HealthCheck check;
   check.callable = [](Container&) {
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    return true;
+    return Status::Ok();
   };
-  Container container(registry, Deadline::FromNow(5));
+  Container container(registry, worker, Deadline::FromNow(5));
   CheckOutcome outcome = RunHealthCheck(check, container);
   CHECK_FALSE(outcome.healthy);
   REQUIRE(outcome.records.size() == 1);
@@ -322,19 +386,44 @@ TEST_CASE("a callable finishing after the deadline fails even though it returned
 TEST_CASE("HEAD gets no body, healthy or not") {
   std::vector<std::string> order;
   DependencyRegistry registry = FakeRegistry(&order);
+  WorkerContext worker;
   HealthCheck check;
   Request head;
   head.method = "HEAD";
   MemoryLog log;
-  CHECK(HandleHealth(head, check, registry, log).bytes ==
+  CHECK(HandleHealth(head, check, registry, worker, log).bytes ==
         MakeResponse(Health::kHealthy, BodyMode::kHeadersOnly).bytes);
   check.services = {"bad"};
-  CHECK(HandleHealth(head, check, registry, log).bytes ==
+  CHECK(HandleHealth(head, check, registry, worker, log).bytes ==
         MakeResponse(Health::kUnhealthy, BodyMode::kHeadersOnly).bytes);
   Request post;
   post.method = "POST";
-  CHECK(HandleHealth(post, check, registry, log).bytes ==
+  CHECK(HandleHealth(post, check, registry, worker, log).bytes ==
         MakeResponse(Health::kUnhealthy, BodyMode::kWithBody).bytes);
+}
+
+TEST_CASE("HandleHealth ends the request in the worker once the request's dependencies are gone") {
+  std::vector<std::string> order;
+  DependencyRegistry registry = FakeRegistry(&order);
+  AddPooled(registry);
+  WorkerContext worker;
+  HealthCheck check;
+  check.services = {"pooled"};
+  MemoryLog log;
+  CHECK(HandleHealth(Request{}, check, registry, worker, log).status_code == 200);
+  // Asked once, after the dependency using it was gone: kept.
+  REQUIRE(Pooled(worker) != nullptr);
+  CHECK(Pooled(worker)->asked == 1);
+  CHECK(HandleHealth(Request{}, check, registry, worker, log).status_code == 200);
+  REQUIRE(Pooled(worker) != nullptr);
+  CHECK(Pooled(worker)->asked == 2);  // The same one served again: a new one was asked once.
+
+  // Unfit at the end of a failing request: dropped all the same.
+  Pooled(worker)->fit = false;
+  check.services = {"pooled", "bad"};
+  CHECK(HandleHealth(Request{}, check, registry, worker, log).status_code == 500);
+  CHECK(Pooled(worker) == nullptr);
+  CHECK(log.lines.size() == 1);
 }
 
 TEST_CASE("DescribeFailure names the step, the time and the reason") {

@@ -2,14 +2,73 @@
 #include "../../src/listen_socket.h"
 
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "test_support.h"
 
 using namespace healthcheck;
 
 namespace {
+// A unix socket bound at `path` by this test, listening or not; -1 on failure.
+int BindUnix(const std::string& path, bool listening) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      (listening && listen(fd, 8) != 0)) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether a client can connect to the unix socket at `path`.
+bool Connects(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  close(fd);
+  return connected;
+}
+
+// Closes a descriptor when the test ends, however it ends.
+class ScopedFd {
+ public:
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ~ScopedFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Puts `fd` on descriptor 0 for the life of this object, then the old one back.
+class ScopedStdin {
+ public:
+  explicit ScopedStdin(int fd) : saved_(dup(0)) { REQUIRE(dup2(fd, 0) == 0); }
+  ~ScopedStdin() {
+    dup2(saved_, 0);
+    close(saved_);
+  }
+  ScopedStdin(const ScopedStdin&) = delete;
+  ScopedStdin& operator=(const ScopedStdin&) = delete;
+
+ private:
+  int saved_;
+};
+
 std::string ErrorOf(const std::string& text, PublicBinding binding = PublicBinding::kRefuse) {
   Result<ListenAddress> address = ParseListenAddress(text, binding);
   REQUIRE_FALSE(address.ok());
@@ -71,6 +130,64 @@ TEST_CASE("a unix socket is created with mode 0660 and replaces a stale socket")
     CHECK(S_ISSOCK(info.st_mode));
     CHECK((info.st_mode & 0777) == 0660);
     close(fd.value());  // The file stays behind, stale, for the second round.
+  }
+}
+
+TEST_CASE("a unix socket another process accepts on is refused, and keeps serving") {
+  testing::TempDir dir;
+  ListenAddress address;
+  address.path = dir.file("hc.sock");
+  ScopedFd live(BindUnix(address.path, true));
+  REQUIRE(live.get() >= 0);
+  Result<int> fd = OpenListeningSocket(address);
+  if (fd.ok()) close(fd.value());
+  REQUIRE_FALSE(fd.ok());
+  CHECK(fd.status().message() ==
+        "unix:" + address.path + ": in use by another process; not taking it over");
+  CHECK(Connects(address.path));  // Still the live server's socket.
+}
+
+TEST_CASE("a stale unix socket (bound, closed, never removed) is taken over") {
+  testing::TempDir dir;
+  ListenAddress address;
+  address.path = dir.file("hc.sock");
+  int stale = BindUnix(address.path, false);
+  REQUIRE(stale >= 0);
+  close(stale);  // The file stays: nobody accepts on it.
+  REQUIRE(testing::Exists(address.path));
+  REQUIRE_FALSE(Connects(address.path));
+  Result<int> fd = OpenListeningSocket(address);
+  REQUIRE_MESSAGE(fd.ok(), fd.status().message());
+  ScopedFd listener(fd.value());
+  struct stat info;
+  REQUIRE(stat(address.path.c_str(), &info) == 0);
+  CHECK(S_ISSOCK(info.st_mode));
+  CHECK((info.st_mode & 0777) == 0660);
+  CHECK(Connects(address.path));
+}
+
+TEST_CASE("fd 0 is taken for a FastCGI listener only when it is a listening socket") {
+  testing::TempDir dir;
+  ScopedFd listening(BindUnix(dir.file("listening.sock"), true));
+  REQUIRE(listening.get() >= 0);
+  ScopedFd bound(BindUnix(dir.file("bound.sock"), false));
+  REQUIRE(bound.get() >= 0);
+  int pair[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+  ScopedFd connected(pair[0]);
+  ScopedFd peer(pair[1]);
+  int pipe_fds[2];
+  REQUIRE(pipe(pipe_fds) == 0);
+  ScopedFd pipe_reader(pipe_fds[0]);
+  ScopedFd pipe_writer(pipe_fds[1]);
+  {
+    ScopedStdin stdin_is(listening.get());
+    CHECK(StdinIsListeningSocket());
+  }
+  for (int fd : {bound.get(), connected.get(), pipe_reader.get()}) {
+    CAPTURE(fd);
+    ScopedStdin stdin_is(fd);
+    CHECK_FALSE(StdinIsListeningSocket());
   }
 }
 

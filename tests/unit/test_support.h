@@ -1,6 +1,6 @@
 // Helpers for the unit tests: a temporary folder that cleans itself up,
-// file helpers, and SQLite fixtures made by python3's sqlite3 module (only
-// src/backends/sqlite_*.cpp include sqlite3.h).
+// file helpers, the environment for one test, and SQLite fixtures made by
+// python3's sqlite3 module.
 #pragma once
 
 #include <dirent.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -25,7 +26,9 @@ class TempDir {
     path_ = pattern;
   }
   ~TempDir() {
-    std::string command = "rm -rf '" + path_ + "'";
+    // A test may have left a folder unwritable (or a file unreadable) to
+    // its own user; give them back first, or rm cannot empty them.
+    std::string command = "chmod -R u+rwX '" + path_ + "' 2>/dev/null; rm -rf '" + path_ + "'";
     if (system(command.c_str()) != 0) {
       // Nothing to do in a destructor; the folder is under /tmp.
     }
@@ -40,10 +43,15 @@ class TempDir {
   std::string path_;
 };
 
+// Writes `text` to `path`, mode 0644 whatever the umask: LoadConfig refuses
+// a file that group or others may write, and a umask of 002 would make one.
 inline void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + path);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + path);
+  }
+  if (chmod(path.c_str(), 0644) != 0) throw std::runtime_error("cannot chmod " + path);
 }
 
 inline std::string ReadFile(const std::string& path) {
@@ -57,6 +65,40 @@ inline bool Exists(const std::string& path) {
   struct stat info;
   return lstat(path.c_str(), &info) == 0;
 }
+
+// The inode `path` names now (0 when it names nothing).
+inline ino_t FileInode(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0 ? info.st_ino : 0;
+}
+
+// Root reads and writes any file whatever its mode: tests about permissions
+// need an unprivileged user, and tests that change owners need root.
+inline bool RunningAsRoot() { return geteuid() == 0; }
+
+// Sets (or unsets, for nullopt) an environment variable for one test and
+// restores it afterwards, whatever happens.
+class ScopedEnvironment {
+ public:
+  ScopedEnvironment(const char* name, const std::optional<std::string>& value) : name_(name) {
+    if (const char* old = getenv(name)) saved_ = std::string(old);
+    Set(value);
+  }
+  ~ScopedEnvironment() { Set(saved_); }
+  ScopedEnvironment(const ScopedEnvironment&) = delete;
+  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+
+ private:
+  void Set(const std::optional<std::string>& value) {
+    if (value) {
+      setenv(name_, value->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+  const char* name_;
+  std::optional<std::string> saved_;
+};
 
 // How many of this process's file descriptors are open on `path`: shows
 // whether a connection is still open after its owner is gone.
@@ -74,11 +116,17 @@ inline int OpenDescriptorsOn(const std::string& path) {
   return count;
 }
 
+// Whether a python3 fixture's traceback is printed: not for a probe whose
+// failure is an answer.
+enum class PythonErrors { kShown, kHidden };
+
 // Runs a python3 program with `path` as sys.argv[1]; throws when it fails.
-inline void RunPython(const std::string& program, const std::string& path) {
+inline void RunPython(const std::string& program, const std::string& path,
+                      PythonErrors errors = PythonErrors::kShown) {
   std::string script_path = path + ".fixture.py";
   WriteFile(script_path, program);
   std::string command = "python3 '" + script_path + "' '" + path + "'";
+  if (errors == PythonErrors::kHidden) command += " 2>/dev/null";
   int status = system(command.c_str());
   unlink(script_path.c_str());
   if (status != 0) throw std::runtime_error("fixture failed: " + command);
