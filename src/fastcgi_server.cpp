@@ -25,6 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <malloc.h>
+#include <stdio.h>
+#include <sys/time.h>
+
 #include <chrono>
 #include <mutex>
 #include <system_error>
@@ -51,6 +55,11 @@ constexpr int64_t kWatchTickMs = 100;  // How often the main thread looks at the
 // flight. A web server hangs up at once; a peer that does not is cut off.
 constexpr int kCloseLingerMs = 200;
 constexpr size_t kCloseLingerMaxBytes = 64 * 1024;
+// Past the memory limit, a connection that has been sending its request
+// for this long is cut. A web server's request arrives in well under a
+// millisecond; a stream of parameters at loopback speed adds some 80 MB
+// in this time.
+constexpr int64_t kMemoryCutAfterReadingMs = 200;
 // In-flight requests end by their deadline (and reading one by the idle
 // timeout); this is the margin past both.
 constexpr int64_t kShutdownMarginMs = 2000;
@@ -70,6 +79,16 @@ class RequestStderrLog : public Log {
  private:
   FCGX_Stream* stream_;
 };
+
+// Resident memory of this process, or -1 when it cannot be read.
+int64_t OwnResidentBytes() {
+  FILE* file = fopen("/proc/self/statm", "re");
+  if (file == nullptr) return -1;
+  long long size = 0, resident = 0;
+  int fields = fscanf(file, "%lld %lld", &size, &resident);
+  fclose(file);
+  return fields == 2 ? resident * sysconf(_SC_PAGESIZE) : -1;
+}
 
 // Shuts down our writing side, reads until the peer's end of file for at
 // most kCloseLingerMs (and kCloseLingerMaxBytes), then closes `fd`.
@@ -128,6 +147,7 @@ class Server {
     std::mutex mutex;
     int connection_fd = -1;  // Ours: libfcgi reads and closes a duplicate.
     int64_t reading_since_ms = 0;
+    bool cut_for_memory = false;  // The watchdog cut its read: memory to give back.
     std::atomic<int64_t> own_busy_since_ms{0};
     std::atomic<int64_t>* busy_since_ms = nullptr;
     // This thread's copy of the App, refreshed when a reload bumps the
@@ -174,14 +194,29 @@ class Server {
   // (silent, stalled mid-record, or trickling) loses its connection: its
   // reading side only, so that libfcgi's read ends, while a request that
   // arrived in full at that very moment can still be answered.
+  //
+  // Past the memory limit, every connection that has been sending its
+  // request for a while is cut: only those can be growing (libfcgi keeps
+  // parameters without a cap).
   void CutSlowReaders() {
     int64_t now = SteadyNowMs();
+    int64_t resident = OwnResidentBytes();
+    bool over_memory = resident > options_.max_rss_bytes;
+    if (over_memory && !over_memory_logged_) {
+      log_.error("healthcheck: " + std::to_string(resident >> 20) +
+                 " MiB resident, past the limit of " + std::to_string(options_.max_rss_bytes >> 20) +
+                 " MiB: dropping the connections still sending their requests");
+    }
+    over_memory_logged_ = over_memory;
     for (auto& worker : workers_) {
       std::lock_guard<std::mutex> lock(worker->mutex);
-      if (worker->reading_since_ms != 0 && worker->connection_fd >= 0 &&
-          now - worker->reading_since_ms > options_.idle_timeout_ms) {
+      if (worker->reading_since_ms == 0 || worker->connection_fd < 0) continue;
+      int64_t reading_ms = now - worker->reading_since_ms;
+      bool growing = over_memory && reading_ms > kMemoryCutAfterReadingMs;
+      if (growing || reading_ms > options_.idle_timeout_ms) {
         shutdown(worker->connection_fd, SHUT_RD);
         worker->reading_since_ms = 0;
+        worker->cut_for_memory = growing;
       }
     }
   }
@@ -257,6 +292,11 @@ class Server {
       close(connection.value());
       return true;  // Out of descriptors: the peer retries; so do we.
     }
+    // A peer that stops reading its answers makes writes fail after this
+    // long, instead of holding the thread in write(2).
+    struct timeval send_timeout = {options_.idle_timeout_ms / 1000,
+                                   static_cast<suseconds_t>(options_.idle_timeout_ms % 1000) * 1000};
+    setsockopt(connection.value(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
     std::lock_guard<std::mutex> lock(worker.mutex);
     worker.connection_fd = connection.value();
     request.ipcFd = for_libfcgi;
@@ -296,6 +336,9 @@ class Server {
     if (accepted) DrainBody(request.in);
     std::lock_guard<std::mutex> lock(worker.mutex);
     worker.reading_since_ms = 0;
+    if (std::exchange(worker.cut_for_memory, false)) {
+      malloc_trim(0);  // libfcgi freed the parameters; give the pages back.
+    }
     return accepted;
   }
 
@@ -319,6 +362,9 @@ class Server {
       }
       *worker.busy_since_ms = SteadyNowMs();
       Answer(worker, request);
+      // The check is done: sending the answer is bounded by the send
+      // timeout, and a slow reader is not a stuck worker.
+      *worker.busy_since_ms = 0;
       bool peer_keeps_connection = request.keepConnection != 0;
       // libfcgi flushes the answer and ends the request; it may close the
       // connection on an error, but then without its unbounded wait, and a
@@ -327,7 +373,6 @@ class Server {
       request.detached = 1;
       FCGX_Finish_r(&request);
       request.detached = 0;
-      *worker.busy_since_ms = 0;  // Answered: what the peer does now is not our delay.
       if (peer_keeps_connection) {
         ReleaseConnectionIfClosed(worker, request);
       } else {
@@ -389,6 +434,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> failed_{false};
   std::atomic<int64_t> served_{0};
+  bool over_memory_logged_ = false;  // Main thread only.
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 namespace healthcheck {
 
 inline constexpr int64_t kDefaultIdleTimeoutMs = 10000;
+inline constexpr int64_t kDefaultMaxRssBytes = 64LL << 20;
 
 struct ServerOptions {
   int threads = 4;
@@ -22,6 +23,10 @@ struct ServerOptions {
   int64_t idle_timeout_ms = kDefaultIdleTimeoutMs;
   // Stop after this many requests (0: never), to be replaced by the master.
   int64_t max_requests = 0;
+  // Resident memory past which every connection still sending its request
+  // is dropped: libfcgi keeps a request's parameters without a cap, so a
+  // peer streaming them could otherwise grow the process until it aborts.
+  int64_t max_rss_bytes = kDefaultMaxRssBytes;
   // Builds a fresh App from the configuration file on SIGHUP; empty when
   // there is no file to re-read. A failed reload keeps the running App.
   std::function<Result<std::shared_ptr<const App>>()> reload;

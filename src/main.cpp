@@ -5,6 +5,8 @@
 //   fd 0 is a listening socket                     FastCGI (spawn-fcgi, systemd, ...)
 //   REQUEST_METHOD set                             one CGI request
 //   none of these (a terminal)                     usage, exit 64
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -33,6 +35,7 @@ int ServeFastCgiOn(int listen_fd, const Options& options, const std::optional<st
   server.threads = options.threads;
   server.idle_timeout_ms = options.idle_timeout_ms;
   server.max_requests = options.max_requests;
+  server.max_rss_bytes = static_cast<int64_t>(options.max_worker_rss_mib) << 20;
   if (path) {
     server.reload = [path]() -> Result<std::shared_ptr<const App>> {
       Result<Config> config = LoadConfig(*path);
@@ -50,8 +53,18 @@ int ServeFastCgiOn(int listen_fd, const Options& options, const std::optional<st
   return ServeFastCgi(listen_fd, std::move(app), server, log);
 }
 
+// Opens /dev/null on any of fds 0, 1 and 2 that is closed: else the first
+// socket we open would become stderr, and log lines would go to a peer.
+void OpenMissingStandardDescriptors() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    // open(2) takes the lowest free number: this one, as those below are open.
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) open("/dev/null", O_RDWR);
+  }
+}
+
 int Run(int argc, char** argv) {
   PrepareSignals();  // Before anything else can run: see signals.h.
+  OpenMissingStandardDescriptors();
   FdLog log(2);
   Result<Options> parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {

@@ -6,10 +6,9 @@
 // EndRequest() once the request's dependencies are gone.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
-#include <utility>
-#include <vector>
 
 namespace healthcheck {
 
@@ -28,16 +27,16 @@ class WorkerContext {
   WorkerContext(const WorkerContext&) = delete;
   WorkerContext& operator=(const WorkerContext&) = delete;
 
-  // Where the dependency `name` keeps its connection; empty until it puts
-  // one there.
+  // Where the connection named `name` is kept; empty until a dependency
+  // puts one there. The place stays valid as long as the context.
   std::unique_ptr<KeptConnection>& kept(const std::string& name);
 
   // Closes every kept connection that is not fit for the next request.
   void EndRequest();
 
  private:
-  // One per dependency that keeps a connection: a handful at most.
-  std::vector<std::pair<std::string, std::unique_ptr<KeptConnection>>> kept_;
+  // A map: its elements stay where they are as others are added.
+  std::map<std::string, std::unique_ptr<KeptConnection>> kept_;
 };
 
 }  // namespace healthcheck

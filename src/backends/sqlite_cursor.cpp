@@ -1,9 +1,11 @@
 // SqliteCursor on the SQLite3 C API.
 #include "sqlite_cursor.h"
 
+#include <ctype.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,8 +24,6 @@ constexpr int kPageCacheKiB = 128;
 // Pauses between two tries for a lock, as SQLite's own busy handler makes
 // them; the last repeats.
 constexpr int kLockRetryPausesMs[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
-// The name the cursor keeps its connection under in the worker's context.
-const std::string kKeptConnectionName(kCursorBackendName);
 
 // "file:" URI for `path`, with the characters a URI gives meaning escaped.
 std::string FileUri(const std::string& path, const char* query) {
@@ -42,6 +42,33 @@ std::string FileUri(const std::string& path, const char* query) {
 
 int StopAtDeadline(void* deadline) {
   return static_cast<const Deadline*>(deadline)->expired() ? 1 : 0;
+}
+
+// A query in the plain sense (SELECT, WITH, VALUES), which changes nothing on
+// the connection. Anything else that returns rows (a PRAGMA, say
+// locking_mode=EXCLUSIVE) may change the connection's state for good.
+bool IsPlainQuery(const char* sql) {
+  for (;;) {
+    while (*sql != '\0' && strchr(" \t\r\n", *sql) != nullptr) ++sql;
+    if (strncmp(sql, "--", 2) == 0) {
+      sql = strchr(sql, '\n');
+      if (sql == nullptr) return false;
+    } else if (strncmp(sql, "/*", 2) == 0) {
+      sql = strstr(sql + 2, "*/");
+      if (sql == nullptr) return false;
+      sql += 2;
+    } else {
+      break;
+    }
+  }
+  for (const char* keyword : {"SELECT", "WITH", "VALUES"}) {
+    size_t length = strlen(keyword);
+    if (strncasecmp(sql, keyword, length) == 0 && !isalnum(static_cast<unsigned char>(sql[length])) &&
+        sql[length] != '_') {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool HasOnlyWhitespace(const char* text) {
@@ -118,14 +145,22 @@ SqliteCursor::SqliteCursor(SqliteKeptConnection& connection,
       path_(settings.database),
       busy_timeout_ms_(settings.busy_timeout_ms),
       deadline_(deadline) {
+  connection_.set_in_use(true);
   sqlite3_busy_handler(connection_.db(), WaitForLock, this);
   sqlite3_progress_handler(connection_.db(), kProgressCheckEverySteps, StopAtDeadline, &deadline_);
 }
 
+SqliteCursor::SqliteCursor(std::unique_ptr<SqliteKeptConnection> own,
+                           const CursorBackendSettings& settings, const Deadline& deadline)
+    : SqliteCursor(*own, settings, deadline) {
+  own_ = std::move(own);
+}
+
 SqliteCursor::~SqliteCursor() {
-  // The connection outlives the cursor in the worker's context.
+  // The connection may outlive the cursor in the worker's context.
   sqlite3_busy_handler(connection_.db(), nullptr, nullptr);
   sqlite3_progress_handler(connection_.db(), 0, nullptr, nullptr);
+  connection_.set_in_use(false);
 }
 
 Status SqliteCursor::Explain(int code, const std::string& doing) const {
@@ -138,7 +173,10 @@ int SqliteCursor::WaitForLock(void* opaque, int attempts) {
   if (attempts == 0) cursor->wait_started_ = now;
   auto give_up = std::min(cursor->wait_started_ + std::chrono::milliseconds(cursor->busy_timeout_ms_),
                           cursor->deadline_.when());
-  if (now >= give_up) return 0;
+  if (now >= give_up) {
+    cursor->gave_up_waiting_ = true;
+    return 0;
+  }
   constexpr int kPauses = sizeof kLockRetryPausesMs / sizeof kLockRetryPausesMs[0];
   auto pause = std::chrono::milliseconds(kLockRetryPausesMs[std::min(attempts, kPauses - 1)]);
   std::this_thread::sleep_for(std::min<Deadline::Clock::duration>(pause, give_up - now));
@@ -148,27 +186,44 @@ int SqliteCursor::WaitForLock(void* opaque, int attempts) {
 Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
     const CursorBackendSettings& settings, const Deadline& deadline, WorkerContext& worker) {
   const std::string& path = settings.database;
-  std::unique_ptr<KeptConnection>& kept = worker.kept(kKeptConnectionName);
+  std::unique_ptr<KeptConnection>& kept = worker.kept(SqliteKeptConnectionName(path));
+  auto* warm = dynamic_cast<SqliteKeptConnection*>(kept.get());
   // Taken before any open: should the path change hands in between, the
   // identities differ and the connection is not reused, never the reverse.
   FileIdentity identity = IdentifyFile(path);
-  auto* warm = dynamic_cast<SqliteKeptConnection*>(kept.get());
-  if (warm != nullptr && warm->ReusableFor(path, identity)) {
+  bool shared_in_request = warm != nullptr && warm->in_use();
+  if (!shared_in_request && warm != nullptr && warm->ReusableFor(path, identity)) {
     std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(*warm, settings, deadline));
-    // A kept connection may only say yes: if it fails, a new one decides.
-    if (cursor->ReadHeader().ok()) {
+    // A kept connection may only say yes: if it fails, a new one decides;
+    // but not after a lock wait that ran to its bound, which a new one
+    // would only repeat.
+    Status readable = cursor->ReadHeader();
+    if (readable.ok()) {
       warm->Prove(identity);
       return cursor;
     }
+    if (cursor->gave_up_waiting_) {
+      warm->Disprove();
+      return readable;
+    }
   }
-  kept.reset();
   JournalMode mode = JournalMode::kUnknown;
   Result<Connection> opened = OpenNewConnection(path, &mode);
-  if (!opened.ok()) return opened.status();
+  if (!opened.ok()) {
+    if (!shared_in_request) kept.reset();
+    return opened.status();
+  }
   auto fresh = std::make_unique<SqliteKeptConnection>(std::move(opened.value()), path, identity);
   SqliteKeptConnection& connection = *fresh;
-  kept = std::move(fresh);  // Owned by the worker from here, kept or not.
-  std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(connection, settings, deadline));
+  std::shared_ptr<SqliteCursor> cursor;
+  if (shared_in_request) {
+    // Another dependency of this request checks the same file on the kept
+    // connection: this one gets its own, closed with it.
+    cursor.reset(new SqliteCursor(std::move(fresh), settings, deadline));
+  } else {
+    kept = std::move(fresh);  // Owned by the worker from here, kept or not.
+    cursor.reset(new SqliteCursor(connection, settings, deadline));
+  }
   Status readable = cursor->ReadHeader();
   if (!readable.ok()) return readable;
   if (mode == JournalMode::kRollback) connection.Prove(identity);
@@ -216,6 +271,9 @@ Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
   if (!sqlite3_stmt_readonly(statement.get()) || sqlite3_column_count(statement.get()) == 0) {
     return Status::Error("the query must be a read-only query that returns a row (a SELECT)");
   }
+  // Anything but a plain query may have changed the connection (a PRAGMA
+  // such as locking_mode=EXCLUSIVE keeps a lock for good): it is not kept.
+  if (!IsPlainQuery(sqlite3_sql(statement.get()))) connection_.Disprove();
   code = sqlite3_step(statement.get());
   if (code == SQLITE_DONE) return Status::Error("the query returned no row");
   if (code != SQLITE_ROW) return Explain(code, "cannot read");

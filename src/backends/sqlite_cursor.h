@@ -35,9 +35,12 @@ class SqliteCursor : public Dependency {
   Result<bool> FirstValueIsTruthy(const std::string& sql);
 
  private:
-  // Borrows `connection`, which the worker's context owns and outlives the
+  // Uses `connection`, which the worker's context owns and outlives the
   // request, and bounds its waits by `deadline`.
   SqliteCursor(SqliteKeptConnection& connection, const CursorBackendSettings& settings,
+               const Deadline& deadline);
+  // Uses a connection of its own, closed with the cursor.
+  SqliteCursor(std::unique_ptr<SqliteKeptConnection> own, const CursorBackendSettings& settings,
                const Deadline& deadline);
   // Takes a shared lock and reads the database header: readable, a
   // database, not empty, not locked by a writer.
@@ -48,11 +51,15 @@ class SqliteCursor : public Dependency {
   // since the wait began, or the deadline.
   static int WaitForLock(void* cursor, int attempts);
 
+  std::unique_ptr<SqliteKeptConnection> own_;  // Null when the worker's context owns it.
   SqliteKeptConnection& connection_;
   std::string path_;
   int64_t busy_timeout_ms_;
   Deadline deadline_;
   Deadline::Clock::time_point wait_started_;
+  // A wait for a lock ended at its bound: another connection would only
+  // wait again, past the busy timeout.
+  bool gave_up_waiting_ = false;
 };
 
 // The container's builder for "cursor_backend".

@@ -80,6 +80,8 @@ bool UnchangedSince(const FileIdentity& before, const FileIdentity& now) {
          SameTime(before.modified, now.modified) && SameTime(before.changed, now.changed);
 }
 
+std::string SqliteKeptConnectionName(const std::string& path) { return "sqlite:" + path; }
+
 bool SqliteKeptConnection::ReusableFor(const std::string& path, const FileIdentity& now) {
   if (db() == nullptr || path != path_ || !(identity_ == now)) return false;
   if (UnchangedSince(identity_, now)) return true;

@@ -86,6 +86,10 @@ class Connection {
   sqlite3_stmt* read_header_ = nullptr;
 };
 
+// The name a connection to the database at `path` is kept under in a
+// WorkerContext: one per file, whichever dependencies check it.
+std::string SqliteKeptConnectionName(const std::string& path);
+
 class SqliteKeptConnection : public KeptConnection {
  public:
   // `opened_on` is the path's identity, taken before the connection opened.
@@ -105,6 +109,11 @@ class SqliteKeptConnection : public KeptConnection {
   void Prove(const FileIdentity& identity);
   void Disprove() { proven_ = false; }
 
+  // A cursor is using it in this request: another dependency on the same
+  // file needs a connection of its own.
+  bool in_use() const { return in_use_; }
+  void set_in_use(bool in_use) { in_use_ = in_use; }
+
   // Proven, in autocommit, no statement running, and no journal or WAL
   // open (a writer may have switched the file to WAL under it).
   bool FitToKeep() override;
@@ -114,6 +123,7 @@ class SqliteKeptConnection : public KeptConnection {
   std::string path_;
   FileIdentity identity_;
   bool proven_ = false;
+  bool in_use_ = false;
 };
 
 }  // namespace healthcheck

@@ -24,15 +24,14 @@
 
 using namespace healthcheck;
 using testing::Exists;
-using testing::kCursorBackend;
 using testing::Query;
 using testing::TempDir;
 
 namespace {
 
-// The connection `worker` keeps for cursor_backend, or null.
-SqliteKeptConnection* Kept(WorkerContext& worker) {
-  return dynamic_cast<SqliteKeptConnection*>(worker.kept(kCursorBackend).get());
+// The connection `worker` keeps for the database at `path`, or null.
+SqliteKeptConnection* Kept(WorkerContext& worker, const std::string& path) {
+  return dynamic_cast<SqliteKeptConnection*>(worker.kept(SqliteKeptConnectionName(path)).get());
 }
 
 // Marks a connection with a limit no new connection has, so that a later
@@ -63,10 +62,10 @@ TEST_CASE("requests on one worker share one kept connection, which holds no lock
   testing::MakeDatabase(path);
   WorkerContext worker;
   REQUIRE(testing::CheckCursor(path, worker) == "ok");
-  Tag(Kept(worker));
+  Tag(Kept(worker, path));
   for (int request = 0; request < 4; ++request) {
     REQUIRE(testing::CheckCursor(path, worker) == "ok");
-    CHECK(IsTagged(Kept(worker)));
+    CHECK(IsTagged(Kept(worker, path)));
     CHECK(testing::OpenDescriptorsOn(path) == 1);
     CHECK(testing::NobodyHoldsALock(path));
     CHECK(testing::AnotherProcessCanWrite(path));
@@ -80,11 +79,11 @@ TEST_CASE("a worker's kept connection closes with the worker; another worker ope
   {
     WorkerContext first;
     REQUIRE(testing::CheckCursor(path, first) == "ok");
-    Tag(Kept(first));
+    Tag(Kept(first, path));
     WorkerContext second;
     REQUIRE(testing::CheckCursor(path, second) == "ok");
-    REQUIRE(Kept(second) != nullptr);
-    CHECK_FALSE(IsTagged(Kept(second)));
+    REQUIRE(Kept(second, path) != nullptr);
+    CHECK_FALSE(IsTagged(Kept(second, path)));
     CHECK(testing::OpenDescriptorsOn(path) == 2);
   }
   CHECK(testing::OpenDescriptorsOn(path) == 0);
@@ -96,12 +95,12 @@ TEST_CASE("a database deleted after a check fails the next check") {
   testing::MakeDatabase(path);
   WorkerContext worker;
   REQUIRE(testing::CheckCursor(path, worker) == "ok");
-  REQUIRE(Kept(worker) != nullptr);
+  REQUIRE(Kept(worker, path) != nullptr);
   REQUIRE(unlink(path.c_str()) == 0);
   CHECK(testing::CheckCursor(path, worker) ==
         "cannot open \"" + path + "\": unable to open database file (No such file or directory)");
   CHECK_FALSE(Exists(path));
-  CHECK(Kept(worker) == nullptr);
+  CHECK(Kept(worker, path) == nullptr);
 }
 
 TEST_CASE("a database replaced after a check is read anew, on a new connection") {
@@ -110,12 +109,12 @@ TEST_CASE("a database replaced after a check is read anew, on a new connection")
   testing::MakeDatabase(path, 0);
   WorkerContext worker;
   REQUIRE(Query(path, worker, "SELECT count(*) FROM failed_jobs") == "falsy");
-  Tag(Kept(worker));
+  Tag(Kept(worker, path));
   testing::MakeDatabase(dir.file("new.db"), 3);
   REQUIRE(rename(dir.file("new.db").c_str(), path.c_str()) == 0);
   CHECK(Query(path, worker, "SELECT count(*) FROM failed_jobs") == "truthy");
-  REQUIRE(Kept(worker) != nullptr);
-  CHECK_FALSE(IsTagged(Kept(worker)));
+  REQUIRE(Kept(worker, path) != nullptr);
+  CHECK_FALSE(IsTagged(Kept(worker, path)));
 
   testing::WriteFile(dir.file("junk"), std::string(4096, 'x'));
   REQUIRE(rename(dir.file("junk").c_str(), path.c_str()) == 0);
@@ -129,7 +128,7 @@ TEST_CASE("a database overwritten in place after a check is read anew") {
   testing::MakeDatabase(path);
   WorkerContext worker;
   REQUIRE(testing::CheckCursor(path, worker) == "ok");
-  REQUIRE(Kept(worker) != nullptr);
+  REQUIRE(Kept(worker, path) != nullptr);
   // Same inode, header destroyed: only a fresh read of page 1 notices.
   testing::OverwriteAt(path, 0, "not an sqlite header");
   CHECK(testing::CheckCursor(path, worker) ==
@@ -142,7 +141,7 @@ TEST_CASE("a database truncated to nothing in place after a check fails as empty
   testing::MakeDatabase(path, 1);
   WorkerContext worker;
   REQUIRE(testing::CheckCursor(path, worker) == "ok");
-  REQUIRE(Kept(worker) != nullptr);
+  REQUIRE(Kept(worker, path) != nullptr);
   ino_t inode = testing::FileInode(path);
   REQUIRE(truncate(path.c_str(), 0) == 0);
   REQUIRE(testing::FileInode(path) == inode);  // The same file the connection has open.
@@ -160,7 +159,7 @@ TEST_CASE("a table page corrupted in place after a query is read from the file a
   testing::MakeDatabase(path, 2);
   WorkerContext worker;
   REQUIRE(Query(path, worker, "SELECT count(*) FROM failed_jobs") == "truthy");
-  REQUIRE(Kept(worker) != nullptr);
+  REQUIRE(Kept(worker, path) != nullptr);
   // Page 2 is failed_jobs' root page; the header, and so the change counter,
   // stay as they were: only the file itself shows the damage.
   testing::OverwriteAt(path, testing::kFixturePageBytes, "\xff\xff\xff\xff");
@@ -174,7 +173,7 @@ TEST_CASE("a database locked after a check fails the next check as locked") {
   testing::MakeDatabase(path);
   WorkerContext worker;
   REQUIRE(testing::CheckCursor(path, worker) == "ok");
-  REQUIRE(Kept(worker) != nullptr);
+  REQUIRE(Kept(worker, path) != nullptr);
   {
     testing::ExclusiveLockHolder lock(path);
     CHECK(testing::CheckCursor(path, worker, 100) ==
@@ -190,7 +189,7 @@ TEST_CASE("a kept connection waits for a lock by its current request's busy time
   WorkerContext worker;
   // The first request, which opens the connection, would wait 5 s.
   REQUIRE(testing::CheckCursor(path, worker, 5000) == "ok");
-  Tag(Kept(worker));
+  Tag(Kept(worker, path));
   testing::ExclusiveLockHolder lock(path);
   auto start = std::chrono::steady_clock::now();
   auto cursor = SqliteCursor::OpenReadOnly(testing::CursorSettings(path, 200),
@@ -212,7 +211,7 @@ TEST_CASE("read permission taken away after a check fails the next check (unpriv
   std::string answers = testing::AsUnprivileged([&path]() -> std::string {
     WorkerContext worker;
     std::string first = testing::CheckCursor(path, worker);
-    if (Kept(worker) == nullptr) return first + " (nothing kept)";
+    if (Kept(worker, path) == nullptr) return first + " (nothing kept)";
     if (chmod(path.c_str(), 0200) != 0) return "chmod failed";
     return first + " | " + testing::CheckCursor(path, worker);
   });
@@ -226,14 +225,14 @@ TEST_CASE("a database switched to WAL after a check is read without creating -wa
   testing::MakeDatabase(path, 1);
   WorkerContext worker;
   REQUIRE(Query(path, worker, "SELECT count(*) FROM failed_jobs") == "truthy");
-  REQUIRE(Kept(worker) != nullptr);
+  REQUIRE(Kept(worker, path) != nullptr);
   testing::SwitchToWalAndEmpty(path);
   REQUIRE_FALSE(Exists(path + "-wal"));
   CHECK(Query(path, worker, "SELECT count(*) FROM failed_jobs") == "falsy");
   CHECK_FALSE(Exists(path + "-wal"));
   CHECK_FALSE(Exists(path + "-shm"));
   // A WAL database is opened for each request, never kept.
-  CHECK(Kept(worker) == nullptr);
+  CHECK(Kept(worker, path) == nullptr);
   CHECK(testing::OpenDescriptorsOn(path) == 0);
 }
 
@@ -243,10 +242,10 @@ TEST_CASE("a failed query does not leave its connection kept") {
   testing::MakeDatabase(path);
   WorkerContext worker;
   REQUIRE(testing::CheckCursor(path, worker) == "ok");
-  REQUIRE(Kept(worker) != nullptr);
+  REQUIRE(Kept(worker, path) != nullptr);
   CHECK(Query(path, worker, "SELECT * FROM no_such_table") ==
         "cannot read \"" + path + "\": no such table: no_such_table");
-  CHECK(Kept(worker) == nullptr);
+  CHECK(Kept(worker, path) == nullptr);
   CHECK(testing::OpenDescriptorsOn(path) == 0);
 }
 
@@ -256,7 +255,7 @@ TEST_CASE("a connection is fit to keep after a clean SELECT, not inside a read t
   testing::MakeDatabase(path, 1);
   WorkerContext worker;
   REQUIRE(Query(path, worker, "SELECT count(*) FROM failed_jobs") == "truthy");
-  SqliteKeptConnection* kept = Kept(worker);
+  SqliteKeptConnection* kept = Kept(worker, path);
   REQUIRE(kept != nullptr);
   CHECK(kept->FitToKeep());
   // What a statement that slipped past the cursor could leave behind: a
@@ -266,7 +265,7 @@ TEST_CASE("a connection is fit to keep after a clean SELECT, not inside a read t
   REQUIRE_FALSE(testing::NobodyHoldsALock(path));
   CHECK_FALSE(kept->FitToKeep());
   worker.EndRequest();
-  CHECK(Kept(worker) == nullptr);
+  CHECK(Kept(worker, path) == nullptr);
   CHECK(testing::NobodyHoldsALock(path));
   CHECK(testing::OpenDescriptorsOn(path) == 0);
 }
@@ -277,7 +276,7 @@ TEST_CASE("a connection with a statement still running is not fit to keep") {
   testing::MakeDatabase(path, 2);
   WorkerContext worker;
   REQUIRE(testing::CheckCursor(path, worker) == "ok");
-  SqliteKeptConnection* kept = Kept(worker);
+  SqliteKeptConnection* kept = Kept(worker, path);
   REQUIRE(kept != nullptr);
   REQUIRE(kept->FitToKeep());
   sqlite3_stmt* raw = nullptr;
@@ -290,7 +289,7 @@ TEST_CASE("a connection with a statement still running is not fit to keep") {
   CHECK(kept->FitToKeep());  // Done with, the same connection is fit again.
   REQUIRE(sqlite3_step(statement.get()) == SQLITE_ROW);
   worker.EndRequest();
-  CHECK(Kept(worker) == nullptr);
+  CHECK(Kept(worker, path) == nullptr);
   statement.reset();  // The closed connection goes with its last statement.
   CHECK(testing::OpenDescriptorsOn(path) == 0);
   CHECK(testing::NobodyHoldsALock(path));
@@ -340,10 +339,10 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
     CHECK(UnchangedSince(first, IdentifyFile(unchanged)));
     WorkerContext worker;
     REQUIRE(Query(unchanged, worker, "SELECT count(*) FROM failed_jobs") == "truthy");
-    Tag(Kept(worker));
+    Tag(Kept(worker, unchanged));
     for (int request = 0; request < 3; ++request) {
       CHECK(Query(unchanged, worker, "SELECT count(*) FROM failed_jobs") == "truthy");
-      CHECK(IsTagged(Kept(worker)));
+      CHECK(IsTagged(Kept(worker, unchanged)));
       CHECK(testing::OpenDescriptorsOn(unchanged) == 1);
       CHECK(testing::NobodyHoldsALock(unchanged));
     }
@@ -357,7 +356,7 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
     INFO("deleted");
     WorkerContext worker;
     REQUIRE(testing::CheckCursor(deleted, worker) == "ok");
-    REQUIRE(Kept(worker) != nullptr);
+    REQUIRE(Kept(worker, deleted) != nullptr);
     REQUIRE(unlink(deleted.c_str()) == 0);
     CHECK(testing::CheckCursor(deleted, worker) ==
           "cannot open \"" + deleted +
@@ -367,7 +366,7 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
     INFO("a table page corrupted in place");
     WorkerContext worker;
     REQUIRE(Query(corrupted, worker, "SELECT count(*) FROM failed_jobs") == "truthy");
-    REQUIRE(Kept(worker) != nullptr);
+    REQUIRE(Kept(worker, corrupted) != nullptr);
     testing::OverwriteAt(corrupted, testing::kFixturePageBytes, "\xff\xff\xff\xff");
     CHECK(Query(corrupted, worker, "SELECT count(*) FROM failed_jobs") ==
           "cannot read \"" + corrupted + "\": database disk image is malformed");
@@ -376,7 +375,7 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
     INFO("the header overwritten, then the old mtime put back");
     WorkerContext worker;
     REQUIRE(testing::CheckCursor(backdated, worker) == "ok");
-    REQUIRE(Kept(worker) != nullptr);
+    REQUIRE(Kept(worker, backdated) != nullptr);
     struct stat before;
     REQUIRE(stat(backdated.c_str(), &before) == 0);
     testing::OverwriteAt(backdated, 0, "not an sqlite header");
@@ -389,7 +388,7 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
     INFO("switched to WAL");
     WorkerContext worker;
     REQUIRE(Query(to_wal, worker, "SELECT count(*) FROM failed_jobs") == "truthy");
-    REQUIRE(Kept(worker) != nullptr);
+    REQUIRE(Kept(worker, to_wal) != nullptr);
     testing::SwitchToWalAndEmpty(to_wal);
     CHECK(Query(to_wal, worker, "SELECT count(*) FROM failed_jobs") == "falsy");
     CHECK_FALSE(Exists(to_wal + "-wal"));
@@ -400,7 +399,7 @@ TEST_CASE("once a file has settled, every kind of change is still seen") {
     std::string answers = testing::AsUnprivileged([&unreadable]() -> std::string {
       WorkerContext worker;
       std::string first = testing::CheckCursor(unreadable, worker);
-      if (Kept(worker) == nullptr) return first + " (nothing kept)";
+      if (Kept(worker, unreadable) == nullptr) return first + " (nothing kept)";
       if (chmod(unreadable.c_str(), 0200) != 0) return "chmod failed";
       return first + " | " + testing::CheckCursor(unreadable, worker);
     });
