@@ -53,18 +53,20 @@ int ServeFastCgiOn(int listen_fd, const Options& options, const std::optional<st
   return ServeFastCgi(listen_fd, std::move(app), server, log);
 }
 
-// Opens /dev/null on any of fds 0, 1 and 2 that is closed: else the first
-// socket we open would become stderr, and log lines would go to a peer.
-void OpenMissingStandardDescriptors() {
+// Fills any of fds 0, 1 and 2 that is closed with /dev/null, read-only:
+// else the first socket we open would become stderr, and log lines would go
+// to a peer. Read-only, so that writing there still fails as it would on
+// the closed descriptor (a CGI answer with nowhere to go is an error).
+void FillClosedStandardDescriptors() {
   for (int fd = 0; fd <= 2; ++fd) {
     // open(2) takes the lowest free number: this one, as those below are open.
-    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) open("/dev/null", O_RDWR);
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) open("/dev/null", O_RDONLY);
   }
 }
 
 int Run(int argc, char** argv) {
   PrepareSignals();  // Before anything else can run: see signals.h.
-  OpenMissingStandardDescriptors();
+  FillClosedStandardDescriptors();
   FdLog log(2);
   Result<Options> parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
