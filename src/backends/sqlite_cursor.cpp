@@ -231,20 +231,23 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
 }
 
 Status SqliteCursor::ReadHeader() {
-  // page_count needs a shared lock and page 1, whose header proves the file
-  // is an SQLite database, but not the schema parsed: a tenth of the cost.
-  // SQLite takes an empty file for an empty database; a check does not.
+  // schema_version needs a shared lock and page 1, whose header proves the
+  // file is an SQLite database, but not the schema parsed: a tenth of the
+  // cost (page_count would parse the schema on every check).
   sqlite3_stmt*& statement = connection_.connection().read_header();
   if (statement == nullptr) {
-    int code = sqlite3_prepare_v2(connection_.db(), "PRAGMA page_count", -1, &statement, nullptr);
+    int code =
+        sqlite3_prepare_v2(connection_.db(), "PRAGMA schema_version", -1, &statement, nullptr);
     if (code != SQLITE_OK) return Explain(code, "cannot read");
   }
   int code = sqlite3_step(statement);
-  sqlite3_int64 pages = code == SQLITE_ROW ? sqlite3_column_int64(statement, 0) : 0;
+  sqlite3_int64 version = code == SQLITE_ROW ? sqlite3_column_int64(statement, 0) : 0;
   // The reset ends the read transaction: no lock outlives the read.
   sqlite3_reset(statement);
   if (code != SQLITE_ROW) return Explain(code, "cannot read");
-  if (pages == 0) {
+  // SQLite takes an empty file for an empty database (version 0); a check
+  // does not. Only a database never given a schema has version 0 too.
+  if (version == 0 && MainFileBytes(connection_.db()) == 0) {
     return Status::Error("cannot read \"" + path_ + "\": the file is empty, not an SQLite database");
   }
   return Status::Ok();

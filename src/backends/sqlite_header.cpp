@@ -15,14 +15,28 @@ constexpr int kWriteVersionOffset = 19;
 constexpr unsigned char kRollbackVersion = 1;
 constexpr unsigned char kWalVersion = 2;
 
-}  // namespace
-
-JournalMode ReadJournalMode(sqlite3* db) {
+// SQLite's handle on `db`'s main file, or null.
+sqlite3_file* MainFile(sqlite3* db) {
   sqlite3_file* file = nullptr;
   if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
       file == nullptr || file->pMethods == nullptr) {
-    return JournalMode::kUnknown;
+    return nullptr;
   }
+  return file;
+}
+
+}  // namespace
+
+long long MainFileBytes(sqlite3* db) {
+  sqlite3_file* file = MainFile(db);
+  sqlite3_int64 bytes = 0;
+  if (file == nullptr || file->pMethods->xFileSize(file, &bytes) != SQLITE_OK) return -1;
+  return bytes;
+}
+
+JournalMode ReadJournalMode(sqlite3* db) {
+  sqlite3_file* file = MainFile(db);
+  if (file == nullptr) return JournalMode::kUnknown;
   unsigned char header[kHeaderBytes];
   if (file->pMethods->xRead(file, header, sizeof header, 0) != SQLITE_OK ||
       memcmp(header, kHeaderMagic, sizeof kHeaderMagic) != 0) {

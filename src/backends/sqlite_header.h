@@ -18,4 +18,8 @@ enum class JournalMode {
 // including a shared lock another thread's check is reading under.
 JournalMode ReadJournalMode(sqlite3* db);
 
+// The size in bytes of `db`'s main file, through the same descriptor; -1
+// when it cannot be had.
+long long MainFileBytes(sqlite3* db);
+
 }  // namespace healthcheck
