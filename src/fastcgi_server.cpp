@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #include <malloc.h>
-#include <stdio.h>
 #include <sys/time.h>
 
 #include <chrono>
@@ -41,6 +40,7 @@
 #include "acceptor.h"
 #include "deadline.h"
 #include "exit_codes.h"
+#include "process_memory.h"
 #include "signals.h"
 
 namespace healthcheck {
@@ -79,16 +79,6 @@ class RequestStderrLog : public Log {
  private:
   FCGX_Stream* stream_;
 };
-
-// Resident memory of this process, or -1 when it cannot be read.
-int64_t OwnResidentBytes() {
-  FILE* file = fopen("/proc/self/statm", "re");
-  if (file == nullptr) return -1;
-  long long size = 0, resident = 0;
-  int fields = fscanf(file, "%lld %lld", &size, &resident);
-  fclose(file);
-  return fields == 2 ? resident * sysconf(_SC_PAGESIZE) : -1;
-}
 
 // Shuts down our writing side, reads until the peer's end of file for at
 // most kCloseLingerMs (and kCloseLingerMaxBytes), then closes `fd`.
@@ -200,7 +190,7 @@ class Server {
   // parameters without a cap).
   void CutSlowReaders() {
     int64_t now = SteadyNowMs();
-    int64_t resident = OwnResidentBytes();
+    int64_t resident = ResidentBytes(0);
     bool over_memory = resident > options_.max_rss_bytes;
     if (over_memory && !over_memory_logged_) {
       log_.error("healthcheck: " + std::to_string(resident >> 20) +

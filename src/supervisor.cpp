@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "exit_codes.h"
+#include "process_memory.h"
 #include "signals.h"
 
 namespace healthcheck {
@@ -47,17 +48,6 @@ sigset_t MasterSignals() {
   sigset_t set = ServerSignals();
   sigaddset(&set, SIGCHLD);
   return set;
-}
-
-// Resident memory of `pid`, or -1 when it cannot be read.
-int64_t ResidentBytes(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/statm";
-  FILE* file = fopen(path.c_str(), "re");
-  if (file == nullptr) return -1;
-  long long size = 0, resident = 0;
-  int fields = fscanf(file, "%lld %lld", &size, &resident);
-  fclose(file);
-  return fields == 2 ? resident * sysconf(_SC_PAGESIZE) : -1;
 }
 
 class Supervisor {
