@@ -38,6 +38,7 @@ std::shared_ptr<const App> BuildApp(Config config) {
 Response HandleWithApp(const Request& request, const App& app, WorkerContext& worker,
                        Log& log) noexcept {
   try {
+    if (!app.config.not_found_notice.empty()) log.error(app.config.not_found_notice);
     return HandleHealth(request, app.check, app.registry, worker, log);
   } catch (const std::exception&) {
     // Out of memory outside a check's steps (a log line, say): this request

@@ -7,6 +7,8 @@
 
 namespace healthcheck {
 
-int RunCheckOnce(const App& app, Log& log);
+// Runs the check once and prints the body (nothing when healthy and
+// `quiet`); the reasons of a failure go to `log`. Returns the exit code.
+int RunCheckOnce(const App& app, bool quiet, Log& log);
 
 }  // namespace healthcheck

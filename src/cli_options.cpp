@@ -54,7 +54,8 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
     }
     Status status = Status::Ok();
     if (flag == "--config" || flag == "--listen" || flag == "--threads" || flag == "--workers" ||
-        flag == "--max-requests" || flag == "--idle-timeout-ms" || flag == "--max-worker-rss-mib") {
+        flag == "--max-requests" || flag == "--idle-timeout-ms" || flag == "--max-worker-rss-mib" ||
+        flag == "--socket-owner" || flag == "--socket-group" || flag == "--socket-mode") {
       Result<std::string> value =
           TakeValue(flag, inline_value, has_inline_value, argc, argv, index);
       if (!value.ok()) return value.status();
@@ -63,6 +64,11 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
         options.config_path = value.value();
       } else if (flag == "--listen") {
         options.listen = value.value();
+      } else if (flag == "--socket-owner" || flag == "--socket-group" || flag == "--socket-mode") {
+        if (value.value().empty()) return Status::Error(flag + ": expects a value");
+        (flag == "--socket-owner"   ? options.socket_owner
+         : flag == "--socket-group" ? options.socket_group
+                                    : options.socket_mode) = value.value();
       } else {
         Result<int> count = Status::Error("");
         if (flag == "--threads") count = ParseCount(flag, value.value(), 1, kMaxThreads);
@@ -85,13 +91,15 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
       }
       continue;
     }
-    const bool is_switch = flag == "--allow-public" || flag == "--check" ||
+    const bool is_switch = flag == "--allow-public" || flag == "--check" || flag == "--quiet" ||
                            flag == "--test-config" || flag == "--help" || flag == "-h" ||
                            flag == "--version";
     if (!is_switch) return Status::Error(argument + ": unknown flag");
     if (has_inline_value) return Status::Error(flag + ": takes no value");
     if (flag == "--allow-public") {
       options.public_binding = PublicBinding::kAllow;
+    } else if (flag == "--quiet") {
+      options.quiet = true;
     } else if (flag == "--check") {
       status = set_mode(Mode::kCheck, flag);
     } else if (flag == "--test-config") {
@@ -102,6 +110,13 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
       status = set_mode(Mode::kVersion, flag);
     }
     if (!status.ok()) return status;
+  }
+  if (options.quiet && options.mode != Mode::kCheck) {
+    return Status::Error("--quiet: only with --check");
+  }
+  bool unix_listen = options.listen && options.listen->rfind("unix:", 0) == 0;
+  if ((options.socket_owner || options.socket_group || options.socket_mode) && !unix_listen) {
+    return Status::Error("--socket-owner, --socket-group, --socket-mode: only with --listen unix:PATH");
   }
   if (options.max_requests > 0 && options.workers == 0) {
     return Status::Error("--max-requests: needs --workers (a master to start the replacement)");
@@ -127,8 +142,12 @@ Modes:
   --listen unix:PATH        serve FastCGI on a unix socket (mode 0660)
   --listen 127.0.0.1:PORT   serve FastCGI on loopback TCP
   --check                   run the check once, print the body, exit 0 when
-                            healthy and 1 when not (container HEALTHCHECK, cron)
-  --test-config             validate the configuration and exit
+                            healthy and 1 when not (container HEALTHCHECK, cron);
+                            reasons go to stderr; --quiet prints nothing when
+                            healthy
+  --test-config             check the configuration without changing anything:
+                            the file, the database (opened read-only), the
+                            sql query, the command; exit 0 or 78
   --help, --version
 
 Options:
@@ -147,6 +166,13 @@ Options:
                    arrived within N ms, or idle that long between requests
                    (100 to 600000, default 10000)
   --allow-public   allow --listen on a non-loopback address or a bare :PORT
+  --socket-owner USER, --socket-group GROUP, --socket-mode MODE
+                   for --listen unix:PATH: who owns the socket file and its
+                   mode (default: the running user and group, 0660), so a
+                   responder started as root can give nginx's group access
+
+Sockets: with no --listen, a socket handed over by systemd (LISTEN_FDS=1,
+fd 3) or on stdin (spawn-fcgi, StandardInput=socket) is served.
 
 Exit codes: 0 ok, 1 unhealthy (--check), 64 usage, 70 server failure,
 71 cannot listen, 78 bad configuration.

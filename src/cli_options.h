@@ -40,6 +40,13 @@ struct Options {
   // A worker grown past this is recycled (libfcgi leaks on some hostile
   // records). Needs workers.
   int max_worker_rss_mib = kDefaultMaxWorkerRssMib;
+  // --check --quiet: nothing on stdout when healthy (cron mails output).
+  bool quiet = false;
+  // For --listen unix:PATH, as php-fpm's listen.owner, .group and .mode:
+  // names or numbers, resolved when the socket is made; mode in octal.
+  std::optional<std::string> socket_owner;
+  std::optional<std::string> socket_group;
+  std::optional<std::string> socket_mode;
 };
 
 // argv[0] is skipped. Errors name the flag: "--threads: expected a number from 1 to 256".

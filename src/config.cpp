@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -296,6 +297,39 @@ class ConfigReader {
 
 }  // namespace
 
+namespace {
+
+// The mistakes people make when they write JSON by hand, named, where the
+// parser's own message would only say what it expected.
+struct SyntaxHint {
+  std::string text;   // Empty: no hint; the parser's message stands.
+  size_t offset = 0;  // Where the mistake is (not where the parser stopped).
+};
+
+SyntaxHint HintFor(std::string_view text, size_t error_offset) {
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+    return {"the file starts with a UTF-8 byte-order mark; save it as UTF-8 without one", 0};
+  }
+  std::string_view rest = text.substr(std::min(error_offset, text.size()));
+  if (rest.substr(0, 2) == "//" || rest.substr(0, 2) == "/*") {
+    return {"a comment; JSON has none, remove it", error_offset};
+  }
+  if (!rest.empty() && (rest[0] == '}' || rest[0] == ']')) {
+    size_t before = error_offset;
+    while (before > 0 && strchr(" \t\r\n", text[before - 1]) != nullptr) --before;
+    if (before > 0 && text[before - 1] == ',') {
+      return {std::string("a comma before '") + rest[0] + "'; JSON allows no trailing comma",
+              before - 1};
+    }
+  }
+  if (!rest.empty() && rest[0] == '\'') {
+    return {"a single quote; JSON strings take double quotes", error_offset};
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<Config> ParseConfig(std::string_view text, const std::string& filename) {
   // RapidJSON's stream reads up to a NUL, and would blame what the NUL cut
   // short ("Missing a closing quotation mark"); name the NUL itself.
@@ -325,6 +359,11 @@ Result<Config> ParseConfig(std::string_view text, const std::string& filename) {
   }
   if (reader.HasParseError()) {
     size_t offset = reader.GetErrorOffset();
+    SyntaxHint hint = HintFor(text, offset);
+    if (!hint.text.empty()) {
+      return Status::Error(filename + ":" + std::to_string(LineAt(text, hint.offset)) +
+                           ": invalid JSON: " + hint.text);
+    }
     return Status::Error(filename + ":" + std::to_string(LineAt(text, offset)) +
                          ": invalid JSON: " + json::GetParseError_En(reader.GetParseErrorCode()));
   }
@@ -377,6 +416,22 @@ Result<Config> LoadConfig(const std::string& path) {
   }
   close(fd);
   return ParseConfig(text, absolute);
+}
+
+std::string SummarizeChecks(const Config& config) {
+  std::string summary;
+  auto add = [&summary](const std::string& item) {
+    summary += (summary.empty() ? "" : ", ") + item;
+  };
+  for (const std::string& service : config.services) {
+    bool database = service == kCursorBackendName && config.cursor_backend;
+    add(database ? service + " (database " + config.cursor_backend->database + ")" : service);
+  }
+  if (config.callable.kind == CallableSettings::Kind::kSql) add("callable (sql)");
+  if (config.callable.kind == CallableSettings::Kind::kCommand) {
+    add("callable (command " + config.callable.command[0] + ")");
+  }
+  return summary.empty() ? "none (only the program itself)" : summary;
 }
 
 }  // namespace healthcheck

@@ -39,6 +39,10 @@ struct CallableSettings {
 
 struct Config {
   std::string source;  // The file it came from; empty for the built-in default.
+  // Set when no file was found: where the search looked. Logged with every
+  // answer, since an operator who meant to configure checks must learn that
+  // none run.
+  std::string not_found_notice;
   std::vector<std::string> services;
   CallableSettings callable;
   std::optional<CursorBackendSettings> cursor_backend;
@@ -52,5 +56,9 @@ Result<Config> ParseConfig(std::string_view text, const std::string& filename);
 
 // Reads and parses a file; a relative `path` is taken from the working folder.
 Result<Config> LoadConfig(const std::string& path);
+
+// What a request will check, in one line for the start-up log:
+// "memory_backend, cursor_backend (database /srv/app.db), callable (sql)".
+std::string SummarizeChecks(const Config& config);
 
 }  // namespace healthcheck

@@ -41,9 +41,20 @@ ConfigSearch ProcessConfigSearch(const std::optional<std::string>& flag) {
   return search;
 }
 
-Result<Config> LoadLocatedConfig(const std::optional<std::string>& path) {
+Result<Config> LoadLocatedConfig(const ConfigSearch& search,
+                                 const std::optional<std::string>& path) {
   if (path) return LoadConfig(*path);
-  return Config{};
+  Config config;
+  config.not_found_notice = NotFoundNotice(search);
+  return config;
+}
+
+std::string NotFoundNotice(const ConfigSearch& search) {
+  // Only the last place can be missing: a flag or variable that names a
+  // missing file is an error, not an empty configuration.
+  return std::string("healthcheck: no configuration found (no --config, $") +
+         kConfigEnvironmentVariable + " not set, no " + search.program_folder + "/" +
+         kConfigFileName + "): only the program itself is checked";
 }
 
 }  // namespace healthcheck

@@ -28,7 +28,12 @@ std::optional<std::string> LocateConfig(const ConfigSearch& search);
 // of the running binary.
 ConfigSearch ProcessConfigSearch(const std::optional<std::string>& flag);
 
-// Loads the located file, or returns the empty configuration.
-Result<Config> LoadLocatedConfig(const std::optional<std::string>& path);
+// Loads the located file, or returns the empty configuration, whose
+// not_found_notice says where `search` looked.
+Result<Config> LoadLocatedConfig(const ConfigSearch& search,
+                                 const std::optional<std::string>& path);
+
+// "healthcheck: no configuration found (...)": the places `search` tried.
+std::string NotFoundNotice(const ConfigSearch& search);
 
 }  // namespace healthcheck

@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,11 +14,14 @@
 
 #include <cstdlib>
 
+#include "system_users.h"
+
 namespace healthcheck {
 namespace {
 
 constexpr int kListenBacklog = 1024;  // The kernel caps it at net.core.somaxconn.
-constexpr mode_t kUnixSocketMode = 0660;
+// The sd_listen_fds protocol's first descriptor.
+constexpr int kSystemdFirstFd = 3;
 
 bool IsLoopback(const std::string& host) {
   in_addr v4;
@@ -46,7 +51,24 @@ Status CheckNobodyListens(const sockaddr_un& address) {
                        "); not replacing it");
 }
 
-Result<int> OpenUnixSocket(const std::string& path) {
+// A user or group by name, else by number.
+template <typename Id, typename Lookup>
+Result<Id> ResolveId(const std::string& flag, const std::string& text, Lookup lookup) {
+  if (std::optional<Id> found = lookup(text)) return *found;
+  bool numeric = !text.empty() && text.size() <= 10 &&
+                 text.find_first_not_of("0123456789") == std::string::npos;
+  if (numeric) return static_cast<Id>(std::strtoul(text.c_str(), nullptr, 10));
+  return Status::Error(flag + " " + text + ": no such " +
+                       (flag == "--socket-owner" ? "user" : "group") + " on this machine");
+}
+
+bool IsListeningSocket(int fd) {
+  int listening = 0;
+  socklen_t length = sizeof listening;
+  return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening != 0;
+}
+
+Result<int> OpenUnixSocket(const std::string& path, const UnixSocketAccess& access) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof address.sun_path) {
@@ -65,13 +87,29 @@ Result<int> OpenUnixSocket(const std::string& path) {
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return SystemError("socket");
-  // The mode applies from the moment the file exists, not just after chmod.
-  mode_t old_mask = umask(0777 & ~kUnixSocketMode);
+  // No one but us may connect before the socket has its owner and mode:
+  // the file is made with no access for group and others, and it listens last.
+  mode_t old_mask = umask(0077);
   int bound = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
   umask(old_mask);
-  if (bound != 0 || chmod(path.c_str(), kUnixSocketMode) != 0 || listen(fd, kListenBacklog) != 0) {
+  if (bound != 0) {
     Status error = SystemError("unix:" + path);
     close(fd);
+    return error;
+  }
+  const char* failed = nullptr;
+  if (chown(path.c_str(), access.owner, access.group) != 0) {
+    failed = "cannot give the socket to its owner and group";
+  } else if (chmod(path.c_str(), access.mode) != 0) {
+    failed = "cannot set the socket's mode";
+  } else if (listen(fd, kListenBacklog) != 0) {
+    failed = "cannot listen";
+  }
+  if (failed != nullptr) {
+    Status error = Status::Error("unix:" + path + ": " + failed + " (" + access.description +
+                                 "): " + strerror(errno));
+    close(fd);
+    unlink(path.c_str());
     return error;
   }
   return fd;
@@ -152,14 +190,67 @@ Result<ListenAddress> ParseListenAddress(const std::string& text, PublicBinding 
 }
 
 Result<int> OpenListeningSocket(const ListenAddress& address) {
-  if (address.kind == ListenAddress::Kind::kUnix) return OpenUnixSocket(address.path);
+  if (address.kind == ListenAddress::Kind::kUnix) return OpenUnixSocket(address.path, address.access);
   return OpenTcpSocket(address);
 }
 
-bool StdinIsListeningSocket() {
-  int listening = 0;
-  socklen_t length = sizeof listening;
-  return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening != 0;
+Result<UnixSocketAccess> ResolveSocketAccess(const Options& options) {
+  UnixSocketAccess access;
+  std::string owner_text = "the running user", group_text = "the running group";
+  if (options.socket_owner) {
+    Result<uid_t> uid = ResolveId<uid_t>("--socket-owner", *options.socket_owner, FindUserId);
+    if (!uid.ok()) return uid.status();
+    access.owner = uid.value();
+    owner_text = "owner " + *options.socket_owner;
+  }
+  if (options.socket_group) {
+    Result<gid_t> gid = ResolveId<gid_t>("--socket-group", *options.socket_group, FindGroupId);
+    if (!gid.ok()) return gid.status();
+    access.group = gid.value();
+    group_text = "group " + *options.socket_group;
+  }
+  if (options.socket_mode) {
+    const std::string& text = *options.socket_mode;
+    bool octal = !text.empty() && text.size() <= 4 &&
+                 text.find_first_not_of("01234567") == std::string::npos;
+    mode_t mode = octal ? static_cast<mode_t>(std::strtoul(text.c_str(), nullptr, 8)) : 0;
+    // The responder's own user must keep read and write; nothing else
+    // (setuid, sticky) means anything on a socket.
+    if (!octal || (mode & 0600) != 0600 || mode > 0777) {
+      return Status::Error("--socket-mode " + text +
+                           ": expected an octal mode from 0600 to 0777 with rw for the owner, "
+                           "like 0660");
+    }
+    access.mode = mode;
+  }
+  char mode[8];
+  snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(access.mode));
+  access.description = owner_text + ", " + group_text + ", mode " + mode;
+  return access;
 }
+
+Result<std::optional<int>> SystemdListenSocket() {
+  const char* pid_text = getenv("LISTEN_PID");
+  if (pid_text == nullptr) return std::optional<int>();
+  std::string pid = pid_text;
+  std::string fds = getenv("LISTEN_FDS") != nullptr ? getenv("LISTEN_FDS") : "";
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  if (pid != std::to_string(getpid())) return std::optional<int>();  // Not for us.
+  if (fds != "1") {
+    return Status::Error("LISTEN_FDS=" + fds +
+                         ": expected exactly one socket from systemd (one ListenStream= in "
+                         "the .socket unit)");
+  }
+  if (!IsListeningSocket(kSystemdFirstFd)) {
+    return Status::Error("LISTEN_FDS=1, but fd 3 is not a listening socket (Accept=no in the "
+                         ".socket unit, and a stream socket)");
+  }
+  fcntl(kSystemdFirstFd, F_SETFD, FD_CLOEXEC);  // Not for the commands we run.
+  return std::optional<int>(kSystemdFirstFd);
+}
+
+bool StdinIsListeningSocket() { return IsListeningSocket(0); }
 
 }  // namespace healthcheck

@@ -2,6 +2,7 @@
 //
 //   --help / --version / --test-config / --check   answer and exit
 //   --listen ADDRESS                               FastCGI on a socket we open
+//   LISTEN_PID/LISTEN_FDS name this process        FastCGI on fd 3 (systemd activation)
 //   fd 0 is a listening socket                     FastCGI (spawn-fcgi, systemd, ...)
 //   REQUEST_METHOD set                             one CGI request
 //   none of these (a terminal)                     usage, exit 64
@@ -12,11 +13,13 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "app.h"
 #include "cgi.h"
 #include "check_once.h"
 #include "cli_options.h"
+#include "config_checkup.h"
 #include "config_locator.h"
 #include "exit_codes.h"
 #include "fastcgi_server.h"
@@ -29,8 +32,21 @@
 namespace healthcheck {
 namespace {
 
-int ServeFastCgiOn(int listen_fd, const Options& options, const std::optional<std::string>& path,
-                   std::shared_ptr<const App> app, Log& log) {
+// One line at start, to stderr (the journal, spawn-fcgi's terminal): what
+// is served, where, with which configuration and which checks.
+void LogStart(const std::string& where, const Options& options,
+              const std::optional<std::string>& path, const App& app, Log& log) {
+  std::string processes =
+      options.workers > 0 ? ", " + std::to_string(options.workers) + " worker processes" : "";
+  log.error(std::string("healthcheck ") + kVersion + ": serving FastCGI on " + where + " (" +
+            std::to_string(options.threads) + " threads" + processes + "); configuration " +
+            (path ? *path : "none found") + "; checks: " + SummarizeChecks(app.config));
+}
+
+int ServeFastCgiOn(int listen_fd, const std::string& where, const Options& options,
+                   const std::optional<std::string>& path, std::shared_ptr<const App> app,
+                   Log& log) {
+  LogStart(where, options, path, *app, log);
   ServerOptions server;
   server.threads = options.threads;
   server.idle_timeout_ms = options.idle_timeout_ms;
@@ -83,8 +99,9 @@ int Run(int argc, char** argv) {
     return kExitOk;
   }
 
-  std::optional<std::string> path = LocateConfig(ProcessConfigSearch(options.config_path));
-  Result<Config> config = LoadLocatedConfig(path);
+  ConfigSearch search = ProcessConfigSearch(options.config_path);
+  std::optional<std::string> path = LocateConfig(search);
+  Result<Config> config = LoadLocatedConfig(search, path);
   // Every mode but CGI refuses a bad configuration: better no answer (and
   // no socket) than a lying one.
   auto refuse_configuration = [&]() {
@@ -93,32 +110,56 @@ int Run(int argc, char** argv) {
   };
   if (options.mode == Mode::kTestConfig) {
     if (!config.ok()) return refuse_configuration();
-    std::printf("%s: configuration ok\n", path ? path->c_str() : "(no configuration file)");
+    if (!path) {
+      // As clearskies: no configuration is a valid one. But say so.
+      log.error(config.value().not_found_notice);
+      std::printf("(no configuration file): configuration ok\n");
+      return kExitOk;
+    }
+    std::vector<std::string> problems = FindConfigProblems(config.value());
+    for (const std::string& problem : problems) log.error(config.value().source + ": " + problem);
+    if (!problems.empty()) return kExitConfig;
+    std::printf("%s: configuration ok\n", path->c_str());
     return kExitOk;
   }
   if (options.mode == Mode::kCheck) {
     TerminateOnServerSignals();
     if (!config.ok()) return refuse_configuration();
-    return RunCheckOnce(*BuildApp(config.value()), log);
+    return RunCheckOnce(*BuildApp(config.value()), options.quiet, log);
   }
 
   if (options.listen) {
     Result<ListenAddress> address = ParseListenAddress(*options.listen, options.public_binding);
-    if (!address.ok()) {
-      log.error("healthcheck: " + address.status().message());
+    Result<UnixSocketAccess> access = ResolveSocketAccess(options);
+    if (!address.ok() || !access.ok()) {
+      log.error("healthcheck: " +
+                (address.ok() ? access.status() : address.status()).message());
       return kExitUsage;
     }
+    address.value().access = access.value();
     if (!config.ok()) return refuse_configuration();
     Result<int> fd = OpenListeningSocket(address.value());
     if (!fd.ok()) {
       log.error("healthcheck: cannot listen: " + fd.status().message());
       return kExitOsError;
     }
-    return ServeFastCgiOn(fd.value(), options, path, BuildApp(config.value()), log);
+    return ServeFastCgiOn(fd.value(), *options.listen, options, path, BuildApp(config.value()),
+                          log);
+  }
+  Result<std::optional<int>> systemd_socket = SystemdListenSocket();
+  if (!systemd_socket.ok()) {
+    log.error("healthcheck: " + systemd_socket.status().message());
+    return kExitOsError;
+  }
+  if (systemd_socket.value()) {
+    if (!config.ok()) return refuse_configuration();
+    return ServeFastCgiOn(*systemd_socket.value(), "fd 3 (systemd socket activation)", options,
+                          path, BuildApp(config.value()), log);
   }
   if (StdinIsListeningSocket()) {
     if (!config.ok()) return refuse_configuration();
-    return ServeFastCgiOn(0, options, path, BuildApp(config.value()), log);
+    return ServeFastCgiOn(0, "fd 0 (a socket handed over on stdin)", options, path,
+                          BuildApp(config.value()), log);
   }
   if (getenv("REQUEST_METHOD") != nullptr) {
     TerminateOnServerSignals();

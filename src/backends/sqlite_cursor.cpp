@@ -131,13 +131,11 @@ Result<Connection> OpenNewConnection(const std::string& path, JournalMode* mode)
   return opened;
 }
 
-// Finalizes a statement however the caller leaves.
-struct StatementCloser {
-  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
-};
-using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
-
 }  // namespace
+
+void SqliteCursor::StatementCloser::operator()(sqlite3_stmt* statement) const {
+  sqlite3_finalize(statement);
+}
 
 SqliteCursor::SqliteCursor(SqliteKeptConnection& connection,
                            const CursorBackendSettings& settings, const Deadline& deadline)
@@ -259,12 +257,17 @@ Result<bool> SqliteCursor::FirstValueIsTruthy(const std::string& sql) {
   return truthy;
 }
 
-Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
+Status SqliteCursor::CheckQuery(const std::string& sql) {
+  Statement statement;  // Prepared only: nothing runs.
+  return PrepareQuery(sql, statement);
+}
+
+Status SqliteCursor::PrepareQuery(const std::string& sql, Statement& statement) {
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
   int code =
       sqlite3_prepare_v2(connection_.db(), sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
-  Statement statement(raw);
+  statement.reset(raw);
   if (code != SQLITE_OK) return Explain(code, "cannot read");
   if (!statement) return Status::Error("the query is empty");
   if (!HasOnlyWhitespace(tail)) return Status::Error("the query must be a single statement");
@@ -274,10 +277,17 @@ Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
   if (!sqlite3_stmt_readonly(statement.get()) || sqlite3_column_count(statement.get()) == 0) {
     return Status::Error("the query must be a read-only query that returns a row (a SELECT)");
   }
+  return Status::Ok();
+}
+
+Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
+  Statement statement;
+  Status prepared = PrepareQuery(sql, statement);
+  if (!prepared.ok()) return prepared;
   // Anything but a plain query may have changed the connection (a PRAGMA
   // such as locking_mode=EXCLUSIVE keeps a lock for good): it is not kept.
   if (!IsPlainQuery(sqlite3_sql(statement.get()))) connection_.Disprove();
-  code = sqlite3_step(statement.get());
+  int code = sqlite3_step(statement.get());
   if (code == SQLITE_DONE) return Status::Error("the query returned no row");
   if (code != SQLITE_ROW) return Explain(code, "cannot read");
   switch (sqlite3_column_type(statement.get(), 0)) {

@@ -34,7 +34,16 @@ class SqliteCursor : public Dependency {
   // not zero, not empty.
   Result<bool> FirstValueIsTruthy(const std::string& sql);
 
+  // Prepares `sql` without running it: ok when it is one read-only query
+  // returning columns, against this database's schema (--test-config).
+  Status CheckQuery(const std::string& sql);
+
  private:
+  struct StatementCloser {
+    void operator()(sqlite3_stmt* statement) const;
+  };
+  using Statement = std::unique_ptr<sqlite3_stmt, StatementCloser>;
+
   // Uses `connection`, which the worker's context owns and outlives the
   // request, and bounds its waits by `deadline`.
   SqliteCursor(SqliteKeptConnection& connection, const CursorBackendSettings& settings,
@@ -46,6 +55,8 @@ class SqliteCursor : public Dependency {
   // database, not empty, not locked by a writer.
   Status ReadHeader();
   Result<bool> EvaluateFirstValue(const std::string& sql);
+  // A prepared `sql`, or why it is not a check's query.
+  Status PrepareQuery(const std::string& sql, Statement& statement);
   Status Explain(int code, const std::string& doing) const;
   // SQLite's busy handler: waits until the lock is free, the busy timeout
   // since the wait began, or the deadline.

@@ -166,9 +166,10 @@ class TestCase(unittest.TestCase):
     def start_server(self, config=None, extra_args=(), socket_name="hc.sock"):
         """A FastCGI server on a unix socket in the temp folder; returns (server, address)."""
         address = self.path(socket_name)
-        args = ["--listen", "unix:" + address] + list(extra_args)
-        if config:
-            args = ["--config", config] + args
+        # An empty configuration, not none: without a file every answer
+        # logs "no configuration found", and these tests read the log.
+        config = config or self.write_config("{}", "empty.json")
+        args = ["--config", config, "--listen", "unix:" + address] + list(extra_args)
         server = Server(args)
         self.addCleanup(server.stop)
         server.wait_ready(address)

@@ -14,7 +14,8 @@ class CgiTest(TestCase):
         return env
 
     def test_get_answers_success_and_exits_0(self):
-        result = self.run_binary([], env=self.cgi_env())
+        config = self.write_config("{}")
+        result = self.run_binary([], env=self.cgi_env(HEALTHCHECK_CONFIG=config))
         self.assertEqual(result.returncode, 0)
         self.assertEqual(result.stdout, expected_bytes(True))
         self.assertEqual(result.stderr, b"")

@@ -31,11 +31,16 @@ TEST_CASE("the flag wins, then the environment, then the file beside the program
   CHECK(*LocateConfig(search) == "/etc/from-flag.json");
 }
 
-TEST_CASE("no file means the empty configuration") {
-  Result<Config> config = LoadLocatedConfig(std::nullopt);
+TEST_CASE("no file means the empty configuration, with a notice of where the search looked") {
+  ConfigSearch search;
+  search.program_folder = "/srv/www/health";
+  Result<Config> config = LoadLocatedConfig(search, std::nullopt);
   REQUIRE(config.ok());
   CHECK(config->services.empty());
   CHECK(config->source.empty());
+  CHECK(config->not_found_notice ==
+        "healthcheck: no configuration found (no --config, $HEALTHCHECK_CONFIG not set, no "
+        "/srv/www/health/healthcheck.json): only the program itself is checked");
 }
 
 TEST_CASE("the flag and the environment are returned even when the file is missing") {
@@ -47,7 +52,7 @@ TEST_CASE("the flag and the environment are returned even when the file is missi
   CHECK(*LocateConfig(search) == dir.file("missing-env.json"));  // Loading it will then fail.
   search.flag = dir.file("missing-flag.json");
   CHECK(*LocateConfig(search) == dir.file("missing-flag.json"));
-  Result<Config> config = LoadLocatedConfig(LocateConfig(search));
+  Result<Config> config = LoadLocatedConfig(search, LocateConfig(search));
   REQUIRE_FALSE(config.ok());
   CHECK(config.status().message() == dir.file("missing-flag.json") +
                                          ": cannot read the configuration: No such file or directory");
@@ -58,10 +63,11 @@ TEST_CASE("a located file is loaded") {
   testing::WriteFile(dir.file("healthcheck.json"), R"({"services": ["memory_backend"]})");
   ConfigSearch search;
   search.program_folder = dir.path();
-  Result<Config> config = LoadLocatedConfig(LocateConfig(search));
+  Result<Config> config = LoadLocatedConfig(search, LocateConfig(search));
   REQUIRE_MESSAGE(config.ok(), config.status().message());
   CHECK(config->source == dir.file("healthcheck.json"));
   CHECK(config->services == std::vector<std::string>{"memory_backend"});
+  CHECK(config->not_found_notice.empty());
 }
 
 TEST_CASE("the process search reads the environment and the CGI script's folder") {

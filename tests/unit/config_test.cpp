@@ -265,7 +265,7 @@ TEST_CASE("invalid JSON names the line of the fault") {
   CHECK(ErrorOf("{} trailing") ==
         kFile + ":1: invalid JSON: The document root must not be followed by other values.");
   CHECK(ErrorOf("{\n  \"services\": [\"memory_backend\",],\n}") ==
-        kFile + ":2: invalid JSON: Invalid value.");
+        kFile + ":2: invalid JSON: a comma before ']'; JSON allows no trailing comma");
   CHECK(ErrorOf("{\n\"services\": [\"memory_backend\"]\n\"timeout_ms\": 5}") ==
         kFile + ":3: invalid JSON: Missing a comma or '}' after an object member.");
   CHECK(ErrorOf("[]") == kFile + ":1: expected a JSON object at the top level");
@@ -274,6 +274,24 @@ TEST_CASE("invalid JSON names the line of the fault") {
   CHECK(ErrorOf(std::string("{}\0", 3)) == kFile + ":1: invalid JSON: a NUL byte in the file");
   CHECK(ErrorOf(std::string(100000, '[')) ==
         kFile + ":1: invalid JSON: nested deeper than 32 levels");
+}
+
+TEST_CASE("the common hand-written JSON mistakes are named, on the line of the mistake") {
+  // The parser stops at the '}' on line 3; the comma is on line 2.
+  CHECK(ErrorOf("{\n  \"services\": [\"memory_backend\"],\n\n}") ==
+        kFile + ":2: invalid JSON: a comma before '}'; JSON allows no trailing comma");
+  CHECK(ErrorOf("{\n  // the checks\n  \"services\": []\n}") ==
+        kFile + ":2: invalid JSON: a comment; JSON has none, remove it");
+  CHECK(ErrorOf("{\"services\": [] /* none */}") ==
+        kFile + ":1: invalid JSON: a comment; JSON has none, remove it");
+  CHECK(ErrorOf("\xEF\xBB\xBF{\"services\": []}") ==
+        kFile + ":1: invalid JSON: the file starts with a UTF-8 byte-order mark; save it as UTF-8 "
+                "without one");
+  CHECK(ErrorOf("{\n'services': []}") ==
+        kFile + ":2: invalid JSON: a single quote; JSON strings take double quotes");
+  // A comma inside a string is not a trailing comma.
+  CHECK(ErrorOf("{\"services\": [\"a,\"}") ==
+        kFile + ":1: invalid JSON: Missing a comma or ']' after an array element.");
 }
 
 TEST_CASE("LoadConfig reads a file and names it in its errors") {
