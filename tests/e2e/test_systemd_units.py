@@ -1,8 +1,12 @@
 """The shipped systemd units, run the way systemd runs them: the socket
 unit's listening socket handed to the service's ExecStart on fd 0
-(StandardInput=socket). No systemd runs here, so the test plays its part."""
+(StandardInput=socket). No systemd runs here, so the test plays its part,
+from nothing: the socket's folder made as the socket unit says, the service
+as an unprivileged user nobody had to create."""
 import configparser
+import grp
 import os
+import pwd
 import shlex
 import shutil
 import signal
@@ -10,9 +14,15 @@ import socket
 import subprocess
 
 from tests.e2e.servers import (BINARY, DEFAULT_BINARY, DEFAULT_CONFIG, REPO, ServerTestCase,
-                               wait_for)
+                               free_port, wait_for)
 from tests.integration import fastcgi_wire
 from tests.integration.support import expected_bytes
+
+# Stands in for the service's DynamicUser: a user with no rights, no home,
+# nothing made for it.
+UNPRIVILEGED_USER, UNPRIVILEGED_GROUP = "nobody", "nogroup"
+# What systemd gives a service: no variables of ours.
+SERVICE_ENVIRONMENT = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 def read_unit(name):
@@ -28,6 +38,15 @@ def stop(process):
         process.wait(timeout=10)
 
 
+def stop_group(process):
+    """The service and every process it started, as systemd's cgroup kill does."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
 class SystemdUnitsTest(ServerTestCase):
 
     def test_units_say_what_a_safe_deployment_needs(self):
@@ -40,6 +59,59 @@ class SystemdUnitsTest(ServerTestCase):
         socket_unit = read_unit("healthcheck.socket")["Socket"]
         self.assertTrue(socket_unit["ListenStream"].startswith("/"))  # A unix socket, no port.
         self.assertEqual(socket_unit["SocketMode"], "0660")
+
+    def test_units_need_nothing_made_beforehand(self):
+        service = read_unit("healthcheck.service")["Service"]
+        # No user to create: a dynamic one (a static one of that name is used if it exists).
+        self.assertEqual(service["DynamicUser"], "yes")
+        # systemd removes a RuntimeDirectory= when the service stops: it would take the
+        # socket unit's socket in /run/healthcheck with it.
+        self.assertNotIn("RuntimeDirectory", service)
+        socket_unit = read_unit("healthcheck.socket")["Socket"]
+        self.assertTrue(socket_unit["ListenStream"].startswith("/run/"))  # A tmpfs: empty at boot.
+        self.assertEqual(socket_unit["DirectoryMode"], "0755")  # Made by systemd, reachable.
+        grp.getgrnam(socket_unit["SocketGroup"])  # Exists on a fresh Debian (base-passwd).
+
+    def test_from_nothing_nginx_reaches_the_service_running_unprivileged(self):
+        service = read_unit("healthcheck.service")["Service"]
+        socket_unit = read_unit("healthcheck.socket")["Socket"]
+        config = self.app_config()
+        address = self.path("run/healthcheck/healthcheck.sock")
+        self.make_socket_folders(address, int(socket_unit["DirectoryMode"], 8))
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(address)
+        os.chown(address, pwd.getpwnam(socket_unit["SocketUser"]).pw_uid,
+                 grp.getgrnam(socket_unit["SocketGroup"]).gr_gid)
+        os.chmod(address, int(socket_unit["SocketMode"], 8))
+        listener.listen(64)
+        command = [word.replace(DEFAULT_BINARY, BINARY).replace(DEFAULT_CONFIG, config)
+                   for word in shlex.split(service["ExecStart"])]
+        log = open(self.path("service.log"), "wb")
+        self.addCleanup(log.close)
+        process = subprocess.Popen(command, stdin=listener.fileno(), stdout=log, stderr=log,
+                                   env=SERVICE_ENVIRONMENT, user=UNPRIVILEGED_USER,
+                                   group=UNPRIVILEGED_GROUP, extra_groups=[],
+                                   start_new_session=True)
+        listener.close()
+        self.addCleanup(stop_group, process)
+        port = free_port()
+        self.start_nginx("unix:" + address, port)  # Its workers run as www-data.
+        self.assertHealthyUrl(port)
+        os.unlink(self.path("app.db"))
+        self.assertUnhealthyUrl(port)
+
+    def make_socket_folders(self, address, mode):
+        """As systemd does for a socket unit: every missing folder on the way,
+        with DirectoryMode."""
+        missing = []
+        folder = os.path.dirname(address)
+        while not os.path.isdir(folder):
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        self.assertTrue(missing)  # The test starts from nothing.
+        for folder in reversed(missing):
+            os.mkdir(folder)
+            os.chmod(folder, mode)
 
     def test_service_serves_on_the_socket_units_socket_and_reloads(self):
         service = read_unit("healthcheck.service")["Service"]
