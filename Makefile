@@ -1,5 +1,5 @@
 # healthcheck: a clearskies-style health URL as a CGI/FastCGI responder.
-# Targets: all deps test bench asan fuzz run install uninstall clean.
+# Targets: all deps run-deps test bench asan fuzz run install uninstall clean.
 
 CXX      ?= g++
 PREFIX   ?= /usr/local
@@ -25,17 +25,22 @@ ifeq ($(STATIC),1)
 LINK_MODE := -static
 endif
 
-# Debian packages for building and testing (make deps installs what is missing).
-DEPS_PACKAGES := g++ make pkg-config python3 libfcgi-dev libfcgi-bin rapidjson-dev \
-                 libsqlite3-dev doctest-dev clang libclang-rt-14-dev \
-                 nginx-light spawn-fcgi apache2 libapache2-mod-fcgid lighttpd haproxy curl
+# Debian packages (make deps / make run-deps install what is missing).
+# The demo (make run): the build, nginx in front, spawn-fcgi when run as
+# root (tools/serve_demo.py starts conf/spawn-fcgi.sh then), python3 for the
+# script and its sqlite3 module, curl for the line it tells you to try.
+RUN_PACKAGES  := g++ make pkg-config python3 libfcgi-dev rapidjson-dev libsqlite3-dev \
+                 nginx-light spawn-fcgi curl
+# Everything the tests need besides: every web server, doctest, clang for the fuzzers.
+DEPS_PACKAGES := $(RUN_PACKAGES) libfcgi-bin doctest-dev clang libclang-rt-14-dev \
+                 apache2 libapache2-mod-fcgid lighttpd haproxy
 
 LIB_SOURCES  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
 TEST_SOURCES := $(wildcard tests/unit/*.cpp)
 TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps test check unit-tests bench asan fuzz run install uninstall clean
+.PHONY: all deps run-deps test check unit-tests bench asan fuzz run install uninstall clean
 
 all: $(BUILD)/healthcheck
 
@@ -60,6 +65,9 @@ $(BUILD)/unit_tests: $(TEST_OBJECTS) $(BUILD)/libhealthcheck.a
 deps:
 	@sh tools/install_deps.sh $(DEPS_PACKAGES)
 
+run-deps:
+	@sh tools/install_deps.sh $(RUN_PACKAGES)
+
 # Packages only the benchmarks need.
 BENCH_PACKAGES := wrk php-fpm nginx-light
 
@@ -82,10 +90,16 @@ bench: deps all
 	@$(MAKE) --no-print-directory deps DEPS_PACKAGES="$(BENCH_PACKAGES)"
 	python3 bench/run_bench.py --binary $(BUILD)/healthcheck $(BENCH_ARGS)
 
-# The demo: http://127.0.0.1:8080/health through nginx, on an SQLite database
-# made under build/demo. Ctrl-C stops it.
-run: deps all
-	python3 tools/serve_demo.py --binary $(BUILD)/healthcheck --folder $(BUILD)/demo
+# The demo: http://127.0.0.1:$(PORT)/health through nginx, on an SQLite
+# database made under build/demo. Ctrl-C stops it. A busy port is refused
+# before anything starts, with a free one to pass: make run PORT=8081
+# (PORT in the environment works too).
+# Only the demo's packages are installed, then the build (after them, even
+# under -j2).
+PORT ?= 8080
+run: run-deps
+	@$(MAKE) --no-print-directory all
+	python3 tools/serve_demo.py --binary $(BUILD)/healthcheck --folder $(BUILD)/demo --port $(PORT)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: build under build/asan and
 # run the unit and integration suites against it.

@@ -5,8 +5,11 @@ of healthcheck, on an SQLite database made for the demo under build/demo.
     python3 tools/serve_demo.py [--port 8080] [--smoke]
 
 --smoke makes one request, prints it and stops (for tests and CI); otherwise
-it serves until Ctrl-C and then stops everything it started."""
+it serves until Ctrl-C and then stops everything it started. A port another
+program holds is refused before anything starts, naming a free one to pass
+instead (make run PORT=N): the URL stays the one asked for, never a surprise."""
 import argparse
+import errno
 import http.client
 import os
 import pwd
@@ -20,6 +23,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START_TIMEOUT_S = 10
+# How far past a busy port to look for a free one to suggest.
+PORTS_TO_SUGGEST_FROM = 100
+MAX_PORT = 65535
 
 
 def make_demo_folder(folder):
@@ -40,6 +46,39 @@ def make_demo_folder(folder):
     for path in (database, config):
         os.chmod(path, 0o644)
     return config
+
+
+def listen_problem(port):
+    """Why nginx could not listen on 127.0.0.1:port, or None. Bound the way
+    nginx binds (SO_REUSEADDR), so a closed connection of an earlier demo
+    still in TIME_WAIT does not count as busy."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            probe.listen(1)
+            return None
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return "already in use by another program"
+            return "not usable here (%s)" % error.strerror
+
+
+def tcp_port(text):
+    """argparse type: a port number nginx can be told to listen on."""
+    port = int(text)
+    if not 1 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError("%s is not a port (1 to %d)" % (text, MAX_PORT))
+    return port
+
+
+def refuse_port(port, problem):
+    """Stops with a message naming a free port to use instead."""
+    candidates = range(port + 1, min(port + 1 + PORTS_TO_SUGGEST_FROM, MAX_PORT + 1))
+    free = next((str(candidate) for candidate in candidates
+                 if listen_problem(candidate) is None), "N")
+    raise SystemExit("demo: 127.0.0.1:%d is %s; nothing was started. Pick a free port: "
+                     "make run PORT=%s (or --port %s)" % (port, problem, free, free))
 
 
 def wait_until(check, what):
@@ -119,9 +158,12 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(REPO, "build", "healthcheck"))
     parser.add_argument("--folder", default=os.path.join(REPO, "build", "demo"))
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=tcp_port, default=8080)
     parser.add_argument("--smoke", action="store_true", help="one request, then stop")
     args = parser.parse_args()
+    problem = listen_problem(args.port)
+    if problem:
+        refuse_port(args.port, problem)
 
     # Ctrl-C and SIGTERM both stop the demo and everything it started, even
     # when a shell started us with SIGINT ignored.
