@@ -142,8 +142,9 @@ install: $(BUILD)/healthcheck
 	install -d $(DESTDIR)$(PREFIX)/bin $(DOC_DIR)/conf $(DOC_DIR)/nginx
 	install -m 0755 -s $(BUILD)/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck
 	install -m 0644 README.md $(DOC_DIR)/README.md
-	install -m 0644 conf/*.json conf/*.conf conf/*.cfg conf/*.htaccess conf/*.socket \
+	install -m 0644 conf/*.json conf/*.conf conf/*.cfg conf/*.socket \
 	  conf/*.service $(DOC_DIR)/conf/
+	install -D -m 0644 conf/shared-hosting/health/.htaccess $(DOC_DIR)/conf/shared-hosting/health/.htaccess
 	install -m 0755 conf/spawn-fcgi.sh $(DOC_DIR)/conf/
 	install -m 0644 nginx/* $(DOC_DIR)/nginx/
 

@@ -21,7 +21,8 @@ class InstallTest(ServerTestCase):
         self.assertRegex(version.stdout.decode(), r"^healthcheck \d")
         docs = os.path.join(stage, "opt/hc/share/doc/healthcheck")
         for shipped in ("README.md", "conf/sqlite.json", "conf/healthcheck.service",
-                        "conf/spawn-fcgi.sh", "nginx/nginx.conf"):
+                        "conf/spawn-fcgi.sh", "conf/shared-hosting/health/.htaccess",
+                        "nginx/nginx.conf"):
             self.assertTrue(os.path.isfile(os.path.join(docs, shipped)), shipped)
         result = self.make("uninstall", "DESTDIR=" + stage, "PREFIX=/opt/hc")
         self.assertEqual(result.returncode, 0, result.stdout.decode())
