@@ -3,17 +3,28 @@
 
 Suites: the doctest unit tests (one binary), then the Python suites under
 tests/integration and tests/e2e, which drive the real binary and real servers.
+
+Some tests run the binary and shipped scripts as unprivileged users (nobody,
+the web server's www-data), who may not be able to enter the checkout (a
+clone under /root, mode 0700 on Debian): the suites run copies staged in a
+temporary folder anyone can enter ($HEALTHCHECK_BIN, $HEALTHCHECK_STAGE),
+removed at the end.
 """
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON_SUITES = ["tests/integration", "tests/e2e"]
 UNIT_TIMEOUT_S = 300
+# Shipped files the tests run as another user (see run_by_others in
+# tests/integration/support.py).
+FILES_RUN_BY_OTHERS = ["conf/spawn-fcgi.sh"]
 
 
 def run_unit(binary):
@@ -30,6 +41,24 @@ def run_unit(binary):
     if completed.returncode != 0 and failed == 0:
         failed = 1
     return passed, failed
+
+
+def stage_for_other_users(binary):
+    """Copies `binary`, and FILES_RUN_BY_OTHERS under their repository
+    paths, into a new folder of the system's temp folder that other users
+    may enter (0755 whatever the umask); returns (folder, binary's copy)."""
+    folder = tempfile.mkdtemp(prefix="healthcheck-stage-")
+    os.chmod(folder, 0o755)
+    copies = [(binary, os.path.join(folder, os.path.basename(binary)))]
+    copies += [(os.path.join(REPO, relative), os.path.join(folder, relative))
+               for relative in FILES_RUN_BY_OTHERS]
+    for source, copy in copies:
+        if not os.path.isdir(os.path.dirname(copy)):
+            os.makedirs(os.path.dirname(copy))
+            os.chmod(os.path.dirname(copy), 0o755)
+        shutil.copy2(source, copy)
+        os.chmod(copy, 0o755)
+    return folder, copies[0][1]
 
 
 def run_python_suites(names):
@@ -52,11 +81,16 @@ def main():
     parser.add_argument("--binary", required=True, help="build/healthcheck")
     parser.add_argument("--suite", action="append", help="only these Python suite folders")
     args = parser.parse_args()
-    os.environ["HEALTHCHECK_BIN"] = os.path.abspath(args.binary)
+    stage, staged_binary = stage_for_other_users(os.path.abspath(args.binary))
+    os.environ["HEALTHCHECK_BIN"] = staged_binary
+    os.environ["HEALTHCHECK_STAGE"] = stage
     sys.path.insert(0, REPO)
 
-    unit_passed, unit_failed = run_unit(os.path.abspath(args.unit))
-    python_passed, python_failed = run_python_suites(args.suite or PYTHON_SUITES)
+    try:
+        unit_passed, unit_failed = run_unit(os.path.abspath(args.unit))
+        python_passed, python_failed = run_python_suites(args.suite or PYTHON_SUITES)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     passed, failed = unit_passed + python_passed, unit_failed + python_failed
     print("unit: %d passed, %d failed" % (unit_passed, unit_failed))
     print("integration and end-to-end: %d passed, %d failed" % (python_passed, python_failed))

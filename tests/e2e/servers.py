@@ -15,7 +15,7 @@ import time
 
 # BINARY, REPO, free_port and make_database are used by the e2e tests through here.
 from tests.integration.support import (BINARY, FAILURE_BODY, REPO, SUCCESS_BODY,  # noqa: F401
-                                       TestCase, free_port, make_database)
+                                       TestCase, free_port, make_database, run_by_others)
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
@@ -28,6 +28,8 @@ DEFAULT_BINARY = "/usr/local/bin/healthcheck"
 DEFAULT_CONFIG = "/etc/healthcheck/healthcheck.json"
 
 SQLITE_CONFIG = os.path.join(REPO, "conf", "sqlite.json")
+# Run as root, and by test_spawn_fcgi as nobody too.
+SPAWN_FCGI_SCRIPT = run_by_others("conf/spawn-fcgi.sh")
 
 
 def shipped(relative):
@@ -164,7 +166,7 @@ class ServerTestCase(TestCase):
             return self.start(args, "responder.log", lambda: port_open(tcp_port))
         env = dict(os.environ, HEALTHCHECK_SOCKET=socket_path, HEALTHCHECK_BINARY=BINARY,
                    HEALTHCHECK_CONFIG=config)
-        return self.start([os.path.join(REPO, "conf", "spawn-fcgi.sh")], "responder.log",
+        return self.start([SPAWN_FCGI_SCRIPT], "responder.log",
                           lambda: unix_socket_open(socket_path), env=env)
 
     def start_nginx(self, upstream, port):

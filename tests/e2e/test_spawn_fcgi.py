@@ -6,10 +6,10 @@ import pwd
 import signal
 import subprocess
 
-from tests.e2e.servers import (BINARY, REPO, WEB_USER, ServerTestCase, free_port,
+from tests.e2e.servers import (BINARY, SPAWN_FCGI_SCRIPT, WEB_USER, ServerTestCase, free_port,
                                unix_socket_open)
 
-SCRIPT = os.path.join(REPO, "conf", "spawn-fcgi.sh")
+SCRIPT = SPAWN_FCGI_SCRIPT
 REFUSAL_TIMEOUT_S = 10
 
 

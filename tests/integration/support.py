@@ -14,11 +14,20 @@ from tests.integration import fastcgi_wire
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("HEALTHCHECK_BIN", os.path.join(REPO, "build", "healthcheck"))
+# Shipped files that tests run as another user (nobody), which may not enter
+# the checkout: tests/run_tests.py copies them, under their repository paths,
+# into a folder anyone can enter, as it does the binary.
+STAGE = os.environ.get("HEALTHCHECK_STAGE", REPO)
 
 SUCCESS_BODY = b'{"status":"success","error":"","data":{},"pagination":{},"input_errors":{}}'
 FAILURE_BODY = b'{"status":"failure","error":"","data":[],"pagination":{},"input_errors":{}}'
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 8.0
+
+
+def run_by_others(relative):
+    """The copy of the shipped file `relative` that other users can run."""
+    return os.path.join(STAGE, relative)
 
 
 def expected_bytes(healthy, head=False):
