@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "deadline.h"
@@ -65,6 +66,43 @@ int ServeCgiRequest(const App* app, Log& log) {
     return kExitSoftware;
   }
   return kExitOk;
+}
+
+bool AreCgiSearchWords(const std::vector<std::string>& arguments, const char* query_string) {
+  if (arguments.empty() || query_string == nullptr || *query_string == '\0' ||
+      strchr(query_string, '=') != nullptr) {
+    return false;
+  }
+  // Compared without backslashes: the server's shell escaping adds them.
+  auto without_backslashes = [](const std::string& word) {
+    std::string kept;
+    for (char c : word) {
+      if (c != '\\') kept += c;
+    }
+    return kept;
+  };
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::vector<std::string> words(1);
+  for (const char* c = query_string; *c != '\0'; ++c) {
+    if (*c == '+') {
+      words.emplace_back();
+    } else if (*c == '%' && hex(c[1]) >= 0 && hex(c[2]) >= 0) {
+      words.back() += static_cast<char>(hex(c[1]) * 16 + hex(c[2]));
+      c += 2;
+    } else {
+      words.back() += *c;
+    }
+  }
+  if (words.size() != arguments.size()) return false;
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (without_backslashes(words[i]) != without_backslashes(arguments[i])) return false;
+  }
+  return true;
 }
 
 }  // namespace healthcheck

@@ -3,6 +3,9 @@
 // there is.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "app.h"
 #include "log.h"
 
@@ -12,5 +15,13 @@ namespace healthcheck {
 // null when the configuration could not be loaded: the answer is then the
 // failure response (the reason was already logged). Returns the exit code.
 int ServeCgiRequest(const App* app, Log& log);
+
+// True when `arguments` (argv without argv[0]) are the search words a web
+// server made of `query_string`: RFC 3875 4.4 lets a server pass a query
+// with no '=' to a CGI program as its command line (Apache does, split at
+// '+', %-decoded, shell characters escaped with '\'). They are the
+// client's words, never flags: "/health?--listen+0.0.0.0:9000" must not
+// start a server. `query_string` may be null.
+bool AreCgiSearchWords(const std::vector<std::string>& arguments, const char* query_string);
 
 }  // namespace healthcheck

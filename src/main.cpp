@@ -84,6 +84,11 @@ int Run(int argc, char** argv) {
   PrepareSignals();  // Before anything else can run: see signals.h.
   FillClosedStandardDescriptors();
   FdLog log(2);
+  // Under CGI, words a web server made of the query string are not flags.
+  if (getenv("REQUEST_METHOD") != nullptr &&
+      AreCgiSearchWords(std::vector<std::string>(argv + 1, argv + argc), getenv("QUERY_STRING"))) {
+    argc = 1;
+  }
   Result<Options> parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
     log.error("healthcheck: " + parsed.status().message() + " (see --help)");

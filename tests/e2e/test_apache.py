@@ -103,6 +103,12 @@ ScriptAlias /cgi-bin/ %s/
 """ % (self.path("apache"), cgi_bin, cgi_bin)
         self.start_apache(body, ["cgid"])
         self.assertHealthyUrl(self.port, "/cgi-bin/healthcheck")
+        # Apache passes a query without '=' as command-line words: they are
+        # the client's, never flags (no server starts, no version answers).
+        port = free_port()
+        for query in ("--listen+127.0.0.1:%d" % port, "--version", "--help", "--check"):
+            self.assertHealthyUrl(self.port, "/cgi-bin/healthcheck?" + query)
+        self.assertFalse(port_open(port))
         os.unlink(os.path.join(cgi_bin, "app.db"))
         self.assertUnhealthyUrl(self.port, "/cgi-bin/healthcheck")
         self.assertLogged(self.error_log)

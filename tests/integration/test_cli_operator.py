@@ -319,3 +319,27 @@ class SocketOwnerGroupModeTest(TestCase):
                        "the running group, mode 0660): Operation not permitted" % address).encode(),
                       result.stderr)
         self.assertFalse(os.path.exists(address))
+
+
+class QueryWordsAreNotFlagsTest(TestCase):
+    """RFC 3875 4.4: a web server may pass a query with no '=' as the CGI
+    program's command line. Those words are the client's."""
+
+    def test_search_words_are_ignored_and_the_request_answered(self):
+        config = self.write_config("{}")
+        socket_path = self.path("client-chose.sock")
+        for words in (["--listen", "unix:" + socket_path], ["--version"], ["--test-config"]):
+            query = "+".join(w.replace("/", "%2F") for w in words)
+            result = self.run_binary(words, env=dict(CGI_ENV, HEALTHCHECK_CONFIG=config,
+                                                     QUERY_STRING=query))
+            self.assertEqual(result.returncode, 0)
+            self.assertEqual(result.stdout, expected_bytes(True))
+            self.assertFalse(os.path.exists(socket_path))
+
+    def test_a_wrappers_own_flags_still_count(self):
+        config = self.write_config('{"services": ["cursor_backend"],'
+                                   ' "cursor_backend": {"database": "missing.db"}}')
+        result = self.run_binary(["--config", config],
+                                 env=dict(CGI_ENV, QUERY_STRING="verbose"))
+        self.assertEqual(result.stdout, expected_bytes(False))
+
