@@ -143,11 +143,14 @@ Modes:
   --listen 127.0.0.1:PORT   serve FastCGI on loopback TCP
   --check                   run the check once, print the body, exit 0 when
                             healthy and 1 when not (container HEALTHCHECK, cron);
-                            reasons go to stderr; --quiet prints nothing when
-                            healthy
-  --test-config             check the configuration without changing anything:
-                            the file, the database (opened read-only), the
-                            sql query, the command; exit 0 or 78
+                            reasons go to stderr; --quiet prints nothing on
+                            stdout when healthy (warnings still go to stderr)
+  --test-config             check the configuration as a request would, as
+                            the user it runs as, writing nothing: the file,
+                            the database (opened read-only, as any reader
+                            would: a WAL database's -shm may be made), the
+                            sql query (prepared, not run), the command; exit
+                            0 or 78
   --help, --version
 
 Options:

@@ -306,23 +306,53 @@ struct SyntaxHint {
   size_t offset = 0;  // Where the mistake is (not where the parser stopped).
 };
 
+// The bracket still open at `end`, outside strings: '{', '[' or 0.
+char InnermostOpenBracket(std::string_view text, size_t end) {
+  std::string open;
+  bool in_string = false;
+  for (size_t i = 0; i < end && i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      open += c;
+    } else if ((c == '}' || c == ']') && !open.empty()) {
+      open.pop_back();
+    }
+  }
+  return open.empty() ? 0 : open.back();
+}
+
+// The last character before `offset` that is not white space, or 0.
+char PreviousSignificant(std::string_view text, size_t offset, size_t* at = nullptr) {
+  while (offset > 0 && strchr(" \t\r\n", text[offset - 1]) != nullptr) --offset;
+  if (at != nullptr) *at = offset == 0 ? 0 : offset - 1;
+  return offset == 0 ? 0 : text[offset - 1];
+}
+
 SyntaxHint HintFor(std::string_view text, size_t error_offset) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") {
     return {"the file starts with a UTF-8 byte-order mark; save it as UTF-8 without one", 0};
   }
-  std::string_view rest = text.substr(std::min(error_offset, text.size()));
+  error_offset = std::min(error_offset, text.size());
+  std::string_view rest = text.substr(error_offset);
   if (rest.substr(0, 2) == "//" || rest.substr(0, 2) == "/*") {
     return {"a comment; JSON has none, remove it", error_offset};
   }
-  if (!rest.empty() && (rest[0] == '}' || rest[0] == ']')) {
-    size_t before = error_offset;
-    while (before > 0 && strchr(" \t\r\n", text[before - 1]) != nullptr) --before;
-    if (before > 0 && text[before - 1] == ',') {
-      return {std::string("a comma before '") + rest[0] + "'; JSON allows no trailing comma",
-              before - 1};
-    }
+  size_t comma = 0;
+  char previous = PreviousSignificant(text, error_offset, &comma);
+  // "[1, }" is an unclosed array, not a trailing comma: the bracket must match.
+  if (!rest.empty() && previous == ',' &&
+      ((rest[0] == '}' && InnermostOpenBracket(text, comma) == '{') ||
+       (rest[0] == ']' && InnermostOpenBracket(text, comma) == '['))) {
+    return {std::string("a comma before '") + rest[0] + "'; JSON allows no trailing comma", comma};
   }
-  if (!rest.empty() && rest[0] == '\'') {
+  // Only where a name or a value may start: after "100 'x'" a comma is missing.
+  bool value_expected = previous == 0 || strchr("{[,:", previous) != nullptr;
+  if (!rest.empty() && rest[0] == '\'' && value_expected) {
     return {"a single quote; JSON strings take double quotes", error_offset};
   }
   return {};

@@ -2,6 +2,7 @@
 #include "config_checkup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,20 +31,48 @@ void CheckDatabase(const Config& config, std::vector<std::string>& problems) {
   }
 }
 
+// Why execve(2) would refuse `program`, as far as a look can tell; empty
+// when it would start it.
+std::string WhyNotRunnable(const std::string& program, int depth = 0) {
+  struct stat info;
+  if (stat(program.c_str(), &info) != 0) return strerror(errno);
+  if (!S_ISREG(info.st_mode)) return "not a regular file";
+  if (access(program.c_str(), X_OK) != 0) return std::string("not executable (") + strerror(errno) + ")";
+  // The kernel starts an ELF binary, or a script through its #! line; the
+  // command runs with execve, never through a shell.
+  char head[256] = {};
+  int fd = open(program.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return std::string("cannot read it (") + strerror(errno) + ")";
+  ssize_t got = read(fd, head, sizeof head - 1);
+  close(fd);
+  if (got >= 4 && memcmp(head, "\x7f" "ELF", 4) == 0) return "";
+  if (got < 2 || head[0] != '#' || head[1] != '!') {
+    return "neither a program nor a script with a #! line";
+  }
+  std::string line(head + 2, strcspn(head + 2, "\n"));
+  size_t start = line.find_first_not_of(" \t");
+  if (start == std::string::npos) return "its #! line names no interpreter";
+  std::string interpreter = line.substr(start, line.find_first_of(" \t", start) - start);
+  if (depth > 0) return "";  // The kernel follows one #! (and a few more, at most).
+  std::string why = WhyNotRunnable(interpreter, depth + 1);
+  return why.empty() ? "" : "its interpreter " + interpreter + ": " + why;
+}
+
 void CheckCommand(const Config& config, std::vector<std::string>& problems) {
   const std::string& program = config.callable.command[0];
-  struct stat info;
-  std::string reason;
-  if (stat(program.c_str(), &info) != 0) {
-    reason = strerror(errno);
-  } else if (!S_ISREG(info.st_mode)) {
-    reason = "not a regular file";
-  } else if (access(program.c_str(), X_OK) != 0) {
-    reason = std::string("not executable (") + strerror(errno) + ")";
-  }
+  std::string reason = WhyNotRunnable(program);
   if (!reason.empty()) {
     problems.push_back("callable.command: cannot run \"" + program + "\": " + reason);
   }
+}
+
+// Whether a request builds the cursor: a configured database that no
+// check uses is never opened, and is no problem.
+bool UsesDatabase(const Config& config) {
+  for (const std::string& service : config.services) {
+    if (service == kCursorBackendName) return true;
+  }
+  return config.callable.kind == CallableSettings::Kind::kSql;
 }
 
 }  // namespace
@@ -52,12 +81,12 @@ std::string RunningUserDescription() {
   uid_t uid = geteuid();
   std::optional<std::string> name = FindUserName(uid);
   std::string number = "uid " + std::to_string(uid);
-  return name ? "user " + *name + " (" + number + ")" : number;
+  return name && !name->empty() ? "user " + *name + " (" + number + ")" : number;
 }
 
 std::vector<std::string> FindConfigProblems(const Config& config) {
   std::vector<std::string> problems;
-  if (config.cursor_backend) CheckDatabase(config, problems);
+  if (config.cursor_backend && UsesDatabase(config)) CheckDatabase(config, problems);
   if (config.callable.kind == CallableSettings::Kind::kCommand) CheckCommand(config, problems);
   if (!problems.empty()) {
     std::string who = "; as " + RunningUserDescription();

@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace healthcheck {
@@ -21,13 +22,21 @@ std::string RunningBinaryFolder() {
   return FolderOf(std::string(path, static_cast<size_t>(length)));
 }
 
+std::string BesideProgram(const ConfigSearch& search) {
+  const std::string& folder = search.program_folder;
+  return (folder == "/" ? "" : folder) + "/" + kConfigFileName;
+}
+
 }  // namespace
 
 std::optional<std::string> LocateConfig(const ConfigSearch& search) {
   if (search.flag) return search.flag;
   if (search.environment && !search.environment->empty()) return search.environment;
-  std::string beside = search.program_folder + "/" + kConfigFileName;
-  if (access(beside.c_str(), F_OK) == 0) return beside;
+  std::string beside = BesideProgram(search);
+  // lstat: a link that leads nowhere is a file someone put there, and
+  // loading it will say what is wrong; it is not "no configuration".
+  struct stat info;
+  if (lstat(beside.c_str(), &info) == 0) return beside;
   return std::nullopt;
 }
 
@@ -53,8 +62,8 @@ std::string NotFoundNotice(const ConfigSearch& search) {
   // Only the last place can be missing: a flag or variable that names a
   // missing file is an error, not an empty configuration.
   return std::string("healthcheck: no configuration found (no --config, $") +
-         kConfigEnvironmentVariable + " not set, no " + search.program_folder + "/" +
-         kConfigFileName + "): only the program itself is checked";
+         kConfigEnvironmentVariable + (search.environment ? " empty" : " not set") + ", no " +
+         BesideProgram(search) + "): only the program itself is checked";
 }
 
 }  // namespace healthcheck

@@ -57,7 +57,13 @@ Result<Id> ResolveId(const std::string& flag, const std::string& text, Lookup lo
   if (std::optional<Id> found = lookup(text)) return *found;
   bool numeric = !text.empty() && text.size() <= 10 &&
                  text.find_first_not_of("0123456789") == std::string::npos;
-  if (numeric) return static_cast<Id>(std::strtoul(text.c_str(), nullptr, 10));
+  // (Id)-1 means "unchanged" to chown(2): the largest id is one less.
+  if (numeric) {
+    unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
+    if (value < static_cast<unsigned long long>(static_cast<Id>(-1))) return static_cast<Id>(value);
+    return Status::Error(flag + " " + text + ": larger than the largest id, " +
+                         std::to_string(static_cast<Id>(-1) - 1));
+  }
   return Status::Error(flag + " " + text + ": no such " +
                        (flag == "--socket-owner" ? "user" : "group") + " on this machine");
 }
@@ -87,9 +93,11 @@ Result<int> OpenUnixSocket(const std::string& path, const UnixSocketAccess& acce
   }
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return SystemError("socket");
-  // No one but us may connect before the socket has its owner and mode:
-  // the file is made with no access for group and others, and it listens last.
-  mode_t old_mask = umask(0077);
+  // The file is made with its mode (umask; this runs before any thread
+  // starts), then given its owner with lchown: never chmod or chown by
+  // path, which follow a symlink someone who can write the folder swapped
+  // in after the bind. It listens last: no one connects before that.
+  mode_t old_mask = umask(0777 & ~access.mode);
   int bound = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
   umask(old_mask);
   if (bound != 0) {
@@ -98,10 +106,8 @@ Result<int> OpenUnixSocket(const std::string& path, const UnixSocketAccess& acce
     return error;
   }
   const char* failed = nullptr;
-  if (chown(path.c_str(), access.owner, access.group) != 0) {
+  if (lchown(path.c_str(), access.owner, access.group) != 0) {
     failed = "cannot give the socket to its owner and group";
-  } else if (chmod(path.c_str(), access.mode) != 0) {
-    failed = "cannot set the socket's mode";
   } else if (listen(fd, kListenBacklog) != 0) {
     failed = "cannot listen";
   }
@@ -252,5 +258,32 @@ Result<std::optional<int>> SystemdListenSocket() {
 }
 
 bool StdinIsListeningSocket() { return IsListeningSocket(0); }
+
+Status CheckHandedOverSocket(int fd, PublicBinding public_binding) {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
+    return SystemError("fd " + std::to_string(fd));
+  }
+  char host[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (storage.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage);
+    inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+    port = ntohs(v4->sin_port);
+  } else if (storage.ss_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+    port = ntohs(v6->sin6_port);
+  } else {
+    return Status::Ok();  // A unix socket: its file's mode guards it.
+  }
+  if (IsLoopback(host) || public_binding == PublicBinding::kAllow) return Status::Ok();
+  return Status::Error("fd " + std::to_string(fd) + " is a socket on " + host + " port " +
+                       std::to_string(port) +
+                       ", not a loopback address; the FastCGI socket must not face the network "
+                       "(spawn-fcgi: add -a 127.0.0.1; or add --allow-public if a firewall "
+                       "guards it)");
+}
 
 }  // namespace healthcheck

@@ -52,6 +52,11 @@ Result<int> OpenListeningSocket(const ListenAddress& address);
 // variables, so that nothing this process starts takes them for its own.
 Result<std::optional<int>> SystemdListenSocket();
 
+// Ok when the listening socket `fd`, handed over by spawn-fcgi or systemd,
+// is a unix socket or on a loopback address; else (spawn-fcgi -p PORT
+// without -a binds 0.0.0.0) refused unless PublicBinding::kAllow.
+Status CheckHandedOverSocket(int fd, PublicBinding public_binding);
+
 // True when fd 0 is a listening socket handed over by spawn-fcgi, systemd,
 // mod_fcgid or lighttpd; false under plain CGI or in a terminal. Asks the
 // kernel, not libfcgi (whose FCGX_IsCGI installs signal handlers).

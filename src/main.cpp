@@ -32,30 +32,37 @@
 namespace healthcheck {
 namespace {
 
+std::string Count(int count, const char* one, const char* many) {
+  return std::to_string(count) + " " + (count == 1 ? one : many);
+}
+
 // One line at start, to stderr (the journal, spawn-fcgi's terminal): what
-// is served, where, with which configuration and which checks.
-void LogStart(const std::string& where, const Options& options,
-              const std::optional<std::string>& path, const App& app, Log& log) {
+// will be served, where, with which configuration and which checks.
+void LogStart(const std::string& where, const Options& options, const App& app, Log& log) {
   std::string processes =
-      options.workers > 0 ? ", " + std::to_string(options.workers) + " worker processes" : "";
-  log.error(std::string("healthcheck ") + kVersion + ": serving FastCGI on " + where + " (" +
-            std::to_string(options.threads) + " threads" + processes + "); configuration " +
-            (path ? *path : "none found") + "; checks: " + SummarizeChecks(app.config));
+      options.workers > 0 ? ", " + Count(options.workers, "worker process", "worker processes")
+                          : "";
+  const std::string& source = app.config.source;
+  log.error(std::string("healthcheck ") + kVersion + ": starting FastCGI on " + where + " (" +
+            Count(options.threads, "thread", "threads") + processes + "); configuration " +
+            (source.empty() ? "none found" : source) + "; checks: " + SummarizeChecks(app.config));
 }
 
 int ServeFastCgiOn(int listen_fd, const std::string& where, const Options& options,
                    const std::optional<std::string>& path, std::shared_ptr<const App> app,
                    Log& log) {
-  LogStart(where, options, path, *app, log);
+  LogStart(where, options, *app, log);
   ServerOptions server;
   server.threads = options.threads;
   server.idle_timeout_ms = options.idle_timeout_ms;
   server.max_requests = options.max_requests;
   server.max_rss_bytes = static_cast<int64_t>(options.max_worker_rss_mib) << 20;
   if (path) {
-    server.reload = [path]() -> Result<std::shared_ptr<const App>> {
+    server.reload = [path, &log]() -> Result<std::shared_ptr<const App>> {
       Result<Config> config = LoadConfig(*path);
       if (!config.ok()) return config.status();
+      log.error("healthcheck: reloading " + config.value().source +
+                "; checks: " + SummarizeChecks(config.value()));
       return BuildApp(config.value());
     };
   }
@@ -114,6 +121,7 @@ int Run(int argc, char** argv) {
     return kExitConfig;
   };
   if (options.mode == Mode::kTestConfig) {
+    TerminateOnServerSignals();  // Ctrl-C ends a wait on a locked database.
     if (!config.ok()) return refuse_configuration();
     if (!path) {
       // As clearskies: no configuration is a valid one. But say so.
@@ -121,10 +129,13 @@ int Run(int argc, char** argv) {
       std::printf("(no configuration file): configuration ok\n");
       return kExitOk;
     }
+    const std::string& source = config.value().source;
     std::vector<std::string> problems = FindConfigProblems(config.value());
-    for (const std::string& problem : problems) log.error(config.value().source + ": " + problem);
+    for (const std::string& problem : problems) log.error(source + ": " + problem);
     if (!problems.empty()) return kExitConfig;
-    std::printf("%s: configuration ok\n", path->c_str());
+    // Whose access was tried: root's says little about the service user's.
+    std::printf("%s: configuration ok, tried as %s\n", source.c_str(),
+                RunningUserDescription().c_str());
     return kExitOk;
   }
   if (options.mode == Mode::kCheck) {
@@ -156,12 +167,20 @@ int Run(int argc, char** argv) {
     log.error("healthcheck: " + systemd_socket.status().message());
     return kExitOsError;
   }
+  // A socket handed over is held to the rule --listen is held to.
+  auto refuse_public = [&](int fd) {
+    Status private_socket = CheckHandedOverSocket(fd, options.public_binding);
+    if (!private_socket.ok()) log.error("healthcheck: " + private_socket.message());
+    return !private_socket.ok();
+  };
   if (systemd_socket.value()) {
+    if (refuse_public(*systemd_socket.value())) return kExitUsage;
     if (!config.ok()) return refuse_configuration();
     return ServeFastCgiOn(*systemd_socket.value(), "fd 3 (systemd socket activation)", options,
                           path, BuildApp(config.value()), log);
   }
   if (StdinIsListeningSocket()) {
+    if (refuse_public(0)) return kExitUsage;
     if (!config.ok()) return refuse_configuration();
     return ServeFastCgiOn(0, "fd 0 (a socket handed over on stdin)", options, path,
                           BuildApp(config.value()), log);

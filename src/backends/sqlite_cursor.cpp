@@ -189,6 +189,11 @@ Result<std::shared_ptr<SqliteCursor>> SqliteCursor::OpenReadOnly(
   // Taken before any open: should the path change hands in between, the
   // identities differ and the connection is not reused, never the reverse.
   FileIdentity identity = IdentifyFile(path);
+  // SQLite opens without O_NONBLOCK: a FIFO would wait for a writer for
+  // ever, past any deadline. A folder gets its own words too.
+  if (identity.found && !identity.regular) {
+    return Status::Error("cannot open \"" + path + "\": not a regular file");
+  }
   bool shared_in_request = warm != nullptr && warm->in_use();
   if (!shared_in_request && warm != nullptr && warm->ReusableFor(path, identity)) {
     std::shared_ptr<SqliteCursor> cursor(new SqliteCursor(*warm, settings, deadline));

@@ -63,6 +63,7 @@ FileIdentity IdentifyFile(const std::string& path) {
   struct stat info;
   if (stat(path.c_str(), &info) != 0) return identity;
   identity.found = true;
+  identity.regular = S_ISREG(info.st_mode);
   identity.device = info.st_dev;
   identity.inode = info.st_ino;
   identity.size = info.st_size;

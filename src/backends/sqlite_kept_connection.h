@@ -40,6 +40,7 @@ namespace healthcheck {
 // says of its state then.
 struct FileIdentity {
   bool found = false;
+  bool regular = false;  // A regular file (not a FIFO, device or folder).
   dev_t device = 0;
   ino_t inode = 0;
   off_t size = 0;

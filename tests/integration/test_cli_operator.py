@@ -109,21 +109,21 @@ class TestConfigTriesWhatTheCheckNeedsTest(TestCase):
     def test_a_file_that_is_not_a_database_is_refused(self):
         with open(self.path("app.db"), "w") as text:
             text.write("these are not the pages you are looking for" * 100)
-        self.assertRefused('{"cursor_backend": {"database": "app.db"}}',
+        self.assertRefused('{"services": ["cursor_backend"], "cursor_backend": {"database": "app.db"}}',
                            "cursor_backend.database:", "not a database")
         open(self.path("empty.db"), "w").close()
-        self.assertRefused('{"cursor_backend": {"database": "empty.db"}}',
+        self.assertRefused('{"services": ["cursor_backend"], "cursor_backend": {"database": "empty.db"}}',
                            "the file is empty, not an SQLite database")
 
     def test_a_database_the_user_cannot_read_is_refused_naming_the_user(self):
         make_database(self.path("app.db"))
         os.chmod(self.path("app.db"), 0o600)
         os.chmod(self.dir, 0o755)
-        self.assertRefused('{"cursor_backend": {"database": "app.db"}}',
+        self.assertRefused('{"services": ["cursor_backend"], "cursor_backend": {"database": "app.db"}}',
                            "Permission denied", preexec=as_nobody,
                            user="user nobody (uid %d)" % pwd.getpwnam("nobody").pw_uid)
         # Root can: the same file passes as root.
-        code, out, err = self.run_test_config('{"cursor_backend": {"database": "app.db"}}')
+        code, out, err = self.run_test_config('{"services": ["cursor_backend"], "cursor_backend": {"database": "app.db"}}')
         self.assertEqual((code, err), (0, ""))
 
     def test_queries_that_a_check_would_refuse_are_refused_now(self):
@@ -158,7 +158,8 @@ class TestConfigTriesWhatTheCheckNeedsTest(TestCase):
             ' "cursor_backend": {"database": "app.db"},'
             ' "callable": {"sql": "SELECT count(*) = 0 FROM failed_jobs"}}')
         self.assertEqual((code, err), (0, ""))
-        self.assertEqual(out, self.path("healthcheck.json") + ": configuration ok\n")
+        self.assertEqual(out, self.path("healthcheck.json") +
+                         ": configuration ok, tried as user root (uid 0)\n")
         marker = self.path("ran")
         with open(self.path("check.sh"), "w") as script:
             script.write("#!/bin/sh\ntouch %s\n" % marker)
@@ -205,7 +206,7 @@ class StartLineTest(TestCase):
         server, address = self.start_server(config, extra_args=["--threads", "2"])
         lines = server.log_text().splitlines()
         self.assertEqual(len(lines), 1, lines)
-        self.assertRegex(lines[0], r"^healthcheck \S+: serving FastCGI on unix:%s \(2 threads\); "
+        self.assertRegex(lines[0], r"^healthcheck \S+: starting FastCGI on unix:%s \(2 threads\); "
                          r"configuration %s; checks: memory_backend, cursor_backend \(database "
                          r"%s\), callable \(sql\)$" % (address, config, self.path("app.db")))
 
@@ -238,7 +239,7 @@ class SocketActivationTest(TestCase):
         address, _ = self.activate()
         for _ in range(3):
             self.assertAnswer(fastcgi_wire.fetch(address, timeout=10), healthy=True)
-        wait_until(lambda: "serving FastCGI on fd 3 (systemd socket activation)" in
+        wait_until(lambda: "starting FastCGI on fd 3 (systemd socket activation)" in
                    self.log_text())
 
     def test_two_sockets_are_refused_clearly(self):
@@ -342,4 +343,99 @@ class QueryWordsAreNotFlagsTest(TestCase):
         result = self.run_binary(["--config", config],
                                  env=dict(CGI_ENV, QUERY_STRING="verbose"))
         self.assertEqual(result.stdout, expected_bytes(False))
+
+
+class ReviewOfTheOperatorFeaturesTest(TestCase):
+    """Defects a hostile review found in the features above, each with the
+    case that showed it."""
+
+    def test_a_fifo_as_the_database_fails_at_once_in_every_mode(self):
+        os.mkfifo(self.path("app.db"))
+        config = self.write_config('{"services": ["cursor_backend"],'
+                                   ' "cursor_backend": {"database": "app.db"}}')
+        result = self.run_binary(["--config", config, "--check"], timeout=10)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b'"%s": not a regular file' % self.path("app.db").encode(), result.stderr)
+        result = self.run_binary(["--config", config, "--test-config"], timeout=10)
+        self.assertEqual(result.returncode, 78)
+        server, address = self.start_server(config, extra_args=["--threads", "1"])
+        reply = fastcgi_wire.fetch(address, timeout=10)
+        self.assertAnswer(reply, healthy=False)
+        self.assertEqual(server.stop(), 0)
+
+    def test_test_config_stops_on_sigterm_while_waiting_for_a_lock(self):
+        make_database(self.path("app.db"))
+        holder = subprocess.Popen(
+            ["python3", "-c", "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], "
+             "isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); "
+             "time.sleep(30)", self.path("app.db")], stdout=subprocess.PIPE)
+        self.addCleanup(lambda: (holder.kill(), holder.wait()))
+        self.assertEqual(holder.stdout.readline(), b"locked\n")
+        config = self.write_config('{"timeout_ms": 20000, "services": ["cursor_backend"],'
+                                   ' "cursor_backend": {"database": "app.db", "timeout_ms": 20000}}')
+        tester = subprocess.Popen([BINARY, "--config", config, "--test-config"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(tester.kill)
+        wait_until(lambda: tester.poll() is None and os.path.exists("/proc/%d" % tester.pid))
+        import time
+        time.sleep(0.3)
+        tester.terminate()
+        tester.wait(timeout=5)  # Before: it ran out its 20 s busy timeout.
+        self.assertEqual(tester.returncode, -15)
+
+    def test_an_unused_database_is_no_problem_for_test_config(self):
+        config = self.write_config('{"services": ["memory_backend"],'
+                                   ' "cursor_backend": {"database": "missing.db"}}')
+        self.assertEqual(self.run_binary(["--config", config, "--check"]).returncode, 0)
+        self.assertEqual(self.run_binary(["--config", config, "--test-config"]).returncode, 0)
+
+    def test_scripts_the_kernel_cannot_start_are_refused(self):
+        for name, text, reason in [
+                ("bad-interpreter.sh", "#!/nonexistent/interp\nexit 0\n",
+                 b"its interpreter /nonexistent/interp: No such file or directory"),
+                ("no-shebang.sh", "exit 0\n", b"neither a program nor a script with a #! line"),
+                ("empty-shebang.sh", "#!\nexit 0\n", b"its #! line names no interpreter")]:
+            with open(self.path(name), "w") as script:
+                script.write(text)
+            os.chmod(self.path(name), 0o755)
+            config = self.write_config('{"callable": {"command": ["%s"]}}' % name)
+            result = self.run_binary(["--config", config, "--test-config"])
+            self.assertEqual(result.returncode, 78, name)
+            self.assertIn(reason, result.stderr)
+            # And the check itself fails too: they agree.
+            self.assertEqual(self.run_binary(["--config", config, "--check"]).returncode, 1)
+
+    def test_a_dangling_link_beside_the_program_is_not_no_configuration(self):
+        folder = self.path("cgi-bin")
+        os.mkdir(folder)
+        shutil.copy(BINARY, os.path.join(folder, "health.cgi"))
+        os.symlink("/nonexistent/healthcheck.json", os.path.join(folder, "healthcheck.json"))
+        result = subprocess.run([os.path.join(folder, "health.cgi"), "--test-config"], env={},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(result.returncode, 78)
+        self.assertIn(b"healthcheck.json: cannot read the configuration: No such file or directory",
+                      result.stderr)
+
+    def test_notice_says_an_empty_variable_is_empty(self):
+        folder = self.path("cgi-bin")
+        os.mkdir(folder)
+        shutil.copy(BINARY, os.path.join(folder, "health.cgi"))
+        result = subprocess.run([os.path.join(folder, "health.cgi"), "--check"],
+                                env={"HEALTHCHECK_CONFIG": ""}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=10)
+        self.assertIn(b"$HEALTHCHECK_CONFIG empty, no " + folder.encode() + b"/healthcheck.json)",
+                      result.stderr)
+        result = self.run_binary([], env=dict(CGI_ENV, SCRIPT_FILENAME="/"))
+        self.assertIn(b", no /healthcheck.json)", result.stderr)
+
+    def test_start_line_counts_in_words_and_reload_names_the_new_checks(self):
+        config = self.write_config('{"services": ["memory_backend"]}')
+        server, address = self.start_server(config, extra_args=["--threads", "1"])
+        wait_until(lambda: "(1 thread); configuration" in server.log_text())
+        with open(config, "w") as new:
+            new.write('{"callable": {"command": ["/bin/true"]}}')
+        server.process.send_signal(__import__("signal").SIGHUP)
+        wait_until(lambda: "configuration reloaded" in server.log_text())
+        self.assertIn("healthcheck: reloading %s; checks: callable (command /bin/true)" % config,
+                      server.log_text())
 

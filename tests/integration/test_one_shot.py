@@ -35,7 +35,8 @@ class OneShotTest(TestCase):
         good = self.write_config('{"services": ["memory_backend"]}', "good.json")
         result = self.run_binary(["--config", good, "--test-config"])
         self.assertEqual(result.returncode, 0)
-        self.assertEqual(result.stdout.decode(), good + ": configuration ok\n")
+        self.assertEqual(result.stdout.decode(),
+                         good + ": configuration ok, tried as user root (uid 0)\n")
         bad = self.write_config('{\n  "services": ["memory_backend"],\n  "extra": 1\n}', "bad.json")
         result = self.run_binary(["--config", bad, "--test-config"])
         self.assertEqual(result.returncode, 78)

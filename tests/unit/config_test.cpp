@@ -289,6 +289,13 @@ TEST_CASE("the common hand-written JSON mistakes are named, on the line of the m
                 "without one");
   CHECK(ErrorOf("{\n'services': []}") ==
         kFile + ":2: invalid JSON: a single quote; JSON strings take double quotes");
+  // An unclosed array before '}' is not a trailing comma; a quote after a
+  // value is a missing comma.
+  CHECK(ErrorOf("{\"services\": [\"a\", }") == kFile + ":1: invalid JSON: Invalid value.");
+  CHECK(ErrorOf("{\"timeout_ms\": 100 'x'}") ==
+        kFile + ":1: invalid JSON: Missing a comma or '}' after an object member.");
+  CHECK(ErrorOf("{\"callable\": {\"sql\": \"SELECT '[,'\",}}") ==
+        kFile + ":1: invalid JSON: a comma before '}'; JSON allows no trailing comma");
   // A comma inside a string is not a trailing comma.
   CHECK(ErrorOf("{\"services\": [\"a,\"}") ==
         kFile + ":1: invalid JSON: Missing a comma or ']' after an array element.");

@@ -2,6 +2,7 @@
 #include "../../src/listen_socket.h"
 
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -278,4 +279,49 @@ TEST_CASE("a unix socket never replaces a folder or a symlink") {
   REQUIRE_FALSE(over_link.ok());
   CHECK(over_link.status().message() ==
         "unix:" + link.path + ": exists and is not a socket; not replacing it");
+}
+
+TEST_CASE("a handed-over socket on a public address is refused unless allowed") {
+  // Bound, never listening: nothing on the network can reach it.
+  int wildcard = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(wildcard >= 0);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_addr.s_addr = htonl(INADDR_ANY);
+  REQUIRE(bind(wildcard, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0);
+  Status refused = CheckHandedOverSocket(wildcard, PublicBinding::kRefuse);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.message().find("is a socket on 0.0.0.0 port ") != std::string::npos);
+  CHECK(refused.message().find("not a loopback address") != std::string::npos);
+  CHECK(CheckHandedOverSocket(wildcard, PublicBinding::kAllow).ok());
+  close(wildcard);
+
+  int loopback = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(loopback, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+  CHECK(CheckHandedOverSocket(loopback, PublicBinding::kRefuse).ok());
+  close(loopback);
+
+  int unix_socket = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(CheckHandedOverSocket(unix_socket, PublicBinding::kRefuse).ok());
+  close(unix_socket);
+}
+
+TEST_CASE("socket owner and group numbers past the largest id are refused, not wrapped") {
+  Options options;
+  options.socket_owner = "4294967295";  // (uid_t)-1: "leave unchanged" to chown.
+  CHECK(ResolveSocketAccess(options).status().message() ==
+        "--socket-owner 4294967295: larger than the largest id, 4294967294");
+  options.socket_owner = "4294967296";  // Would wrap to root.
+  CHECK_FALSE(ResolveSocketAccess(options).ok());
+  options.socket_owner = "9999999999";
+  CHECK_FALSE(ResolveSocketAccess(options).ok());
+  options.socket_owner = "4294967294";
+  CHECK(ResolveSocketAccess(options).ok());
+  options.socket_owner.reset();
+  options.socket_group = "4294967296";
+  CHECK(ResolveSocketAccess(options).status().message() ==
+        "--socket-group 4294967296: larger than the largest id, 4294967294");
 }

@@ -104,7 +104,16 @@ TEST_CASE("an empty file fails as not a database, and stays empty") {
 TEST_CASE("a folder where the database should be fails") {
   TempDir dir;
   CHECK(testing::CheckCursor(dir.path()) ==
-        "cannot open \"" + dir.path() + "\": disk I/O error (Is a directory)");
+        "cannot open \"" + dir.path() + "\": not a regular file");
+}
+
+TEST_CASE("a FIFO where the database should be fails at once, never waiting for a writer") {
+  TempDir dir;
+  std::string path = dir.file("app.db");
+  REQUIRE(mkfifo(path.c_str(), 0644) == 0);
+  auto started = std::chrono::steady_clock::now();
+  CHECK(testing::CheckCursor(path) == "cannot open \"" + path + "\": not a regular file");
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
 }
 
 TEST_CASE("locked by another connection fails within the busy timeout, file unchanged") {
