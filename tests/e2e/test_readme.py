@@ -805,6 +805,7 @@ class ReadmeTest(ServerTestCase):
         """A host's Apache running CGI programs (mod_cgid), AllowOverride All."""
         host = self.path("host")
         os.makedirs(host)
+        os.chmod(host, 0o755)  # cgid's socket is here, for www-data's children.
         modules = ["mpm_event", "authz_core", "authz_host", "alias", "mime", "dir", "cgid"]
         loads = "\n".join("LoadModule %s_module /usr/lib/apache2/modules/mod_%s.so" % (name, name)
                           for name in modules)
