@@ -599,6 +599,18 @@ class ReadmeTest(ServerTestCase):
             for test in tests:
                 self.assertTrue(callable(getattr(self, test, None)), "%s: no %s" % (name, test))
 
+    def test_links_and_named_files_exist(self):
+        with open(README) as readme:
+            text = readme.read()
+        headings = {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+                    for line in text.splitlines() if line.startswith("#")}
+        for anchor in re.findall(r"\]\(#([^)]+)\)", text):
+            self.assertIn(anchor, headings)
+        named = set(re.findall(r"`((?:conf|nginx|src|bench|tests|tools)/[\w./-]+)`", text))
+        self.assertGreater(len(named), 5)
+        for path in named:
+            self.assertTrue(os.path.exists(os.path.join(REPO, path)), path)
+
     def test_markdown_reader_finds_indented_and_unmarked_blocks(self):
         blocks, problems = parse_markdown(
             "text\n\n    make run\n\n<!-- tested by test_readme: x -->\n```sh\nls\n```\n\n"
