@@ -571,6 +571,21 @@ class ReadmeTest(ServerTestCase):
                  what="the reason in " + log)
         self.assertIn('cannot open "%s"' % self.moved(APP_DATABASE), read_text(self.moved(log)))
 
+    def assertProgramRunsAs(self, user):
+        """Every running copy of the installed program runs as `user`."""
+        program = self.moved("/usr/local/bin/healthcheck")
+        users = set()
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink("/proc/%s/exe" % entry) == program:
+                    with open("/proc/%s/status" % entry) as status:
+                        uid = next(int(line.split()[1]) for line in status
+                                   if line.startswith("Uid:"))
+                    users.add(pwd.getpwuid(uid).pw_name)
+            except (OSError, StopIteration):
+                continue
+        self.assertEqual(users, {user})
+
     def insert_nginx_location(self):
         """What the operator adds by hand to the server {} of Debian's site."""
         site = self.moved("/etc/nginx/sites-available/default")
@@ -761,6 +776,7 @@ class ReadmeTest(ServerTestCase):
         self.insert_nginx_location()
         self.run_block("nginx-reload")
         self.assertTryAnswersHealthy()
+        self.assertProgramRunsAs("nobody")
         self.assertReasonLogged("/var/log/nginx/error.log")
         start_lines = [line for line in read_text(output_path).splitlines()
                        if "starting FastCGI" in line]
@@ -779,6 +795,7 @@ class ReadmeTest(ServerTestCase):
         self.install()
         self.run_block("apache-fcgid")
         self.assertTryAnswersHealthy()
+        self.assertProgramRunsAs("www-data")
         self.assertReasonLogged("/var/log/apache2/error.log")
         self.assertIn("starting FastCGI on", read_text(self.moved("/var/log/apache2/error.log")))
 
@@ -787,6 +804,7 @@ class ReadmeTest(ServerTestCase):
         self.install()
         self.run_block("lighttpd")
         self.assertTryAnswersHealthy()
+        self.assertProgramRunsAs("www-data")
         self.assertReasonLogged("/var/log/lighttpd/error.log")
 
     def test_shared_hosting(self):
