@@ -8,11 +8,14 @@
 #
 # Works from nothing: /run is emptied at every boot, so the socket's folder
 # is made when missing (root's, mode 0755: the socket's own mode 0660 decides
-# who connects; a folder the web server could write would let it swap the
-# socket for a link before spawn-fcgi chowns it). A folder that exists is
-# left as it is. Refuses before touching anything, with a message and the
+# who connects). The folder must be root's and writable by root alone, made
+# here or not: spawn-fcgi chmods and chowns the new socket by path, so
+# anyone who can write the folder could swap the socket for a symlink and
+# have root give any file to the web server's user (/tmp is refused for
+# that reason). Refuses before touching anything, with a message and the
 # sysexits code: 69 a program is missing, 78 the configuration is missing,
-# 77 not root, 67 an unknown user or group, 73 the folder cannot be made.
+# 77 not root, 67 an unknown user or group, or root as the user to run as,
+# 73 the folder cannot be made or is unsafe.
 set -eu
 SOCKET="${HEALTHCHECK_SOCKET:-/run/healthcheck/healthcheck.sock}"
 BINARY="${HEALTHCHECK_BINARY:-/usr/local/bin/healthcheck}"
@@ -46,6 +49,8 @@ require_name passwd "$SOCKET_USER" HEALTHCHECK_SOCKET_USER
 require_name group "$SOCKET_GROUP" HEALTHCHECK_SOCKET_GROUP
 require_name passwd "$RUN_USER" HEALTHCHECK_RUN_USER
 require_name group "$RUN_GROUP" HEALTHCHECK_RUN_GROUP
+[ "$(id -u "$RUN_USER")" != 0 ] && [ "$(getent group "$RUN_GROUP" | cut -d: -f3)" != 0 ] ||
+  fail 67 "the responder never runs as root (HEALTHCHECK_RUN_USER, HEALTHCHECK_RUN_GROUP)"
 
 FOLDER="$(dirname "$SOCKET")"
 if [ ! -d "$FOLDER" ]; then
@@ -53,6 +58,9 @@ if [ ! -d "$FOLDER" ]; then
   # umask 022: parents made on the way are 0755 too, whatever our caller's umask.
   (umask 022 && mkdir -p "$FOLDER") || fail 73 "cannot make the socket's folder $FOLDER"
 fi
+[ ! -L "$FOLDER" ] || fail 73 "the socket's folder $FOLDER is a symlink; name the real folder"
+[ "$(stat -c %u "$FOLDER")" = 0 ] && [ -z "$(find "$FOLDER" -maxdepth 0 -perm /022)" ] ||
+  fail 73 "the socket's folder $FOLDER must be root's and writable by root alone (another user could swap the socket for a symlink); use a folder like /run/healthcheck"
 
 # -n: stay in the foreground (for a supervisor, or a terminal); drop it to daemonize.
 exec spawn-fcgi -n -s "$SOCKET" -M 0660 -U "$SOCKET_USER" -G "$SOCKET_GROUP" \

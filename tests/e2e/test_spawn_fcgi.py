@@ -102,3 +102,30 @@ class SpawnFcgiScriptTest(ServerTestCase):
         self.assertEqual((code, errors), (77, "spawn-fcgi.sh: run me as root: I hand the socket "
                                               "to %s and drop to nobody\n" % WEB_USER))
         self.assertFalse(os.path.exists(self.path("run")))
+
+    def test_a_socket_folder_another_user_could_write_is_refused(self):
+        # spawn-fcgi chowns the socket by path: whoever writes the folder could
+        # swap it for a symlink and have root give away any file.
+        env = self.environment(self.path("unused"))
+        for name, prepare in [
+                ("others-writable", lambda folder: os.chmod(folder, 0o1777)),
+                ("nobodys", lambda folder: os.chown(folder, pwd.getpwnam("nobody").pw_uid, -1))]:
+            folder = self.path(name)
+            os.mkdir(folder)
+            os.chmod(folder, 0o755)
+            prepare(folder)
+            code, errors = self.refusal(dict(env, HEALTHCHECK_SOCKET=folder + "/hc.sock"))
+            self.assertEqual(code, 73, name)
+            self.assertIn("must be root's and writable by root alone", errors)
+            self.assertEqual(os.listdir(folder), [])
+        os.symlink(self.path("nobodys"), self.path("link"))
+        code, errors = self.refusal(dict(env, HEALTHCHECK_SOCKET=self.path("link/hc.sock")))
+        self.assertEqual(code, 73)
+        self.assertIn("is a symlink", errors)
+
+    def test_root_as_the_responders_user_is_refused(self):
+        env = self.environment(self.path("run/hc.sock"))
+        for override in ({"HEALTHCHECK_RUN_USER": "root"}, {"HEALTHCHECK_RUN_GROUP": "root"}):
+            code, errors = self.refusal(dict(env, **override))
+            self.assertEqual(code, 67, override)
+            self.assertIn("never runs as root", errors)
