@@ -100,6 +100,8 @@ bool AreCgiSearchWords(const std::vector<std::string>& arguments, const char* qu
   }
   if (words.size() != arguments.size()) return false;
   for (size_t i = 0; i < words.size(); ++i) {
+    // A decoded %00 ends the word the server passes (a C string).
+    words[i].resize(strlen(words[i].c_str()));
     if (without_backslashes(words[i]) != without_backslashes(arguments[i])) return false;
   }
   return true;

@@ -106,7 +106,8 @@ ScriptAlias /cgi-bin/ %s/
         # Apache passes a query without '=' as command-line words: they are
         # the client's, never flags (no server starts, no version answers).
         port = free_port()
-        for query in ("--listen+127.0.0.1:%d" % port, "--version", "--help", "--check"):
+        for query in ("--listen+127.0.0.1:%d" % port, "--version", "--help", "--check",
+                      "--help%00", "--listen+127.0.0.1:%d%%00" % port):
             self.assertHealthyUrl(self.port, "/cgi-bin/healthcheck?" + query)
         self.assertFalse(port_open(port))
         os.unlink(os.path.join(cgi_bin, "app.db"))

@@ -15,6 +15,9 @@ TEST_CASE("a query without '=' passed as the command line is recognised as searc
   // Apache escapes shell characters with a backslash.
   CHECK(AreCgiSearchWords(Words{"a\\;b"}, "a;b"));
   CHECK(AreCgiSearchWords(Words{"x", ""}, "x+"));
+  // The server's word ends at a decoded NUL: "--help%00" reaches argv as "--help".
+  CHECK(AreCgiSearchWords(Words{"--help"}, "--help%00"));
+  CHECK(AreCgiSearchWords(Words{"--listen", "127.0.0.1:9"}, "--listen+127.0.0.1:9%00junk"));
 }
 
 TEST_CASE("flags a program was really given are kept") {
