@@ -97,9 +97,18 @@ bench: deps all
 # Only the demo's packages are installed, then the build (after them, even
 # under -j2).
 PORT ?= 8080
+# Only digits reach the shell line (PORT='8080; rm ...' must not), and a
+# PORT set but empty is the default.
+DEMO_PORT := $(or $(PORT),8080)
+DEMO_PORT_NON_DIGITS := $(subst 0,,$(subst 1,,$(subst 2,,$(subst 3,,$(subst 4,,$(subst 5,,$(subst 6,,$(subst 7,,$(subst 8,,$(subst 9,,$(DEMO_PORT)))))))))))
+ifneq ($(filter run,$(MAKECMDGOALS)),)
+ifneq ($(DEMO_PORT_NON_DIGITS),)
+$(error PORT=$(PORT): expected a port number, like PORT=8081)
+endif
+endif
 run: run-deps
 	@$(MAKE) --no-print-directory all
-	python3 tools/serve_demo.py --binary $(BUILD)/healthcheck --folder $(BUILD)/demo --port $(PORT)
+	python3 tools/serve_demo.py --binary $(BUILD)/healthcheck --folder $(BUILD)/demo --port $(DEMO_PORT)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: build under build/asan and
 # run the unit and integration suites against it.

@@ -10,6 +10,7 @@ program holds is refused before anything starts, naming a free one to pass
 instead (make run PORT=N): the URL stays the one asked for, never a surprise."""
 import argparse
 import errno
+import fcntl
 import http.client
 import os
 import pwd
@@ -46,6 +47,19 @@ def make_demo_folder(folder):
     for path in (database, config):
         os.chmod(path, 0o644)
     return config
+
+
+def hold_folder_lock(folder):
+    """Locks FOLDER.lock beside the folder, or stops: another demo uses it."""
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    lock = open(folder + ".lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise SystemExit("demo: another demo is running from %s; stop it (Ctrl-C) first, "
+                         "or give this one its own --folder" % folder)
+    return lock
 
 
 def listen_problem(port):
@@ -161,6 +175,10 @@ def main():
     parser.add_argument("--port", type=tcp_port, default=8080)
     parser.add_argument("--smoke", action="store_true", help="one request, then stop")
     args = parser.parse_args()
+    folder = os.path.abspath(args.folder)
+    # One demo per folder: a second one would empty the first one's folder
+    # under it (database, socket, logs). Held until this process ends.
+    lock = hold_folder_lock(folder)
     problem = listen_problem(args.port)
     if problem:
         refuse_port(args.port, problem)
@@ -169,7 +187,6 @@ def main():
     # when a shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    folder = os.path.abspath(args.folder)
     config = make_demo_folder(folder)
     socket_path = os.path.join(folder, "healthcheck.sock")
     log = open(os.path.join(folder, "demo.log"), "ab")
@@ -199,10 +216,14 @@ def main():
         print("\nstopping")
         return 0
     finally:
+        # A second Ctrl-C must not cut the stopping short and leave servers behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if nginx is not None:
             stop(nginx, signal.SIGQUIT)
         stop(responder, signal.SIGTERM)
         log.close()
+        lock.close()
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ anything, and stops everything it started. make run installs only what the
 demo needs; make test still installs everything."""
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 
-from tests.e2e.servers import BINARY, REPO, ServerTestCase, free_port, port_open
+from tests.e2e.servers import (BINARY, REPO, ServerTestCase, free_port, http_request, port_open,
+                               unix_socket_open, wait_for)
 
 DEMO = os.path.join(REPO, "tools", "serve_demo.py")
 DEMO_TIMEOUT_S = 60
@@ -70,6 +72,40 @@ class DemoTest(ServerTestCase):
         with socket.socket() as probe:  # The suggestion is one nginx could take.
             probe.bind(("127.0.0.1", suggested))
         self.assertFalse(os.path.exists(self.path("demo")))
+
+    def test_a_second_demo_on_the_same_folder_is_refused_and_the_first_keeps_serving(self):
+        first_port = free_port()
+        first = subprocess.Popen(
+            [sys.executable, DEMO, "--port", str(first_port), "--binary", BINARY,
+             "--folder", self.path("demo")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+        def stop_first():
+            if first.poll() is None:
+                os.killpg(first.pid, signal.SIGINT)
+                first.wait(timeout=DEMO_TIMEOUT_S)
+            first.stdout.close()
+        self.addCleanup(stop_first)
+        wait_for(lambda: port_open(first_port), what="the first demo")
+        result = self.demo(free_port())
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout.decode(), "demo: another demo is running from %s; stop it "
+                         "(Ctrl-C) first, or give this one its own --folder\n" % self.path("demo"))
+        self.assertEqual(http_request(first_port)[0], 200)
+        # Two Ctrl-C in a row still stop everything it started.
+        os.killpg(first.pid, signal.SIGINT)
+        os.killpg(first.pid, signal.SIGINT)
+        first.wait(timeout=DEMO_TIMEOUT_S)
+        self.assertFalse(port_open(first_port))
+        self.assertFalse(os.path.exists(self.path("demo/healthcheck.sock")) and
+                         unix_socket_open(self.path("demo/healthcheck.sock")))
+
+    def test_make_run_takes_only_digits_for_port_and_says_so_before_installing(self):
+        code, output = make_dry_run("run", "PORT=8080; touch %s" % self.path("pwned"))
+        self.assertNotEqual(code, 0)
+        self.assertIn("PORT=8080; touch %s: expected a port number" % self.path("pwned"), output)
+        self.assertNotIn("install_deps.sh", output)
+        self.assertFalse(os.path.exists(self.path("pwned")))
 
     def test_make_run_passes_its_port_to_the_demo(self):
         for args, port in ((["run"], 8080), (["run", "PORT=8081"], 8081)):
