@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,16 +49,20 @@ def stage_for_other_users(binary):
     paths, into a new folder of the system's temp folder that other users
     may enter (0755 whatever the umask); returns (folder, binary's copy)."""
     folder = tempfile.mkdtemp(prefix="healthcheck-stage-")
-    os.chmod(folder, 0o755)
-    copies = [(binary, os.path.join(folder, os.path.basename(binary)))]
-    copies += [(os.path.join(REPO, relative), os.path.join(folder, relative))
-               for relative in FILES_RUN_BY_OTHERS]
-    for source, copy in copies:
-        if not os.path.isdir(os.path.dirname(copy)):
-            os.makedirs(os.path.dirname(copy))
-            os.chmod(os.path.dirname(copy), 0o755)
-        shutil.copy2(source, copy)
-        os.chmod(copy, 0o755)
+    try:
+        os.chmod(folder, 0o755)
+        copies = [(binary, os.path.join(folder, os.path.basename(binary)))]
+        copies += [(os.path.join(REPO, relative), os.path.join(folder, relative))
+                   for relative in FILES_RUN_BY_OTHERS]
+        for source, copy in copies:
+            if not os.path.isdir(os.path.dirname(copy)):
+                os.makedirs(os.path.dirname(copy))
+                os.chmod(os.path.dirname(copy), 0o755)
+            shutil.copy2(source, copy)
+            os.chmod(copy, 0o755)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # A missing binary leaves nothing behind.
+        raise
     return folder, copies[0][1]
 
 
@@ -81,6 +86,9 @@ def main():
     parser.add_argument("--binary", required=True, help="build/healthcheck")
     parser.add_argument("--suite", action="append", help="only these Python suite folders")
     args = parser.parse_args()
+    # SIGTERM (timeout, a cancelled CI job) unwinds like Ctrl-C, so the
+    # staging folder goes and the running suite's servers are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stage, staged_binary = stage_for_other_users(os.path.abspath(args.binary))
     os.environ["HEALTHCHECK_BIN"] = staged_binary
     os.environ["HEALTHCHECK_STAGE"] = stage

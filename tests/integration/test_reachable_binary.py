@@ -52,3 +52,46 @@ class ReachableBinaryTest(unittest.TestCase):
                 except PermissionError as error:
                     self.fail("%s cannot run %s: %s" % (name, BINARY, error))
                 self.assertEqual(result.returncode, 0, result.stdout.decode(errors="replace"))
+
+
+class StagingLeavesNothingTest(unittest.TestCase):
+    """tests/run_tests.py removes its staging folder however it ends."""
+
+    def stages(self):
+        import glob
+        import tempfile
+        return set(glob.glob(os.path.join(tempfile.gettempdir(), "healthcheck-stage-*")))
+
+    def test_a_missing_binary_leaves_no_staging_folder(self):
+        before = self.stages()
+        runner = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "run_tests.py")
+        result = subprocess.run(["python3", runner, "--unit", "/bin/true", "--binary",
+                                 "/nonexistent/healthcheck"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=RUN_TIMEOUT_S)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(self.stages() - before, set())
+
+    def test_sigterm_removes_the_staging_folder(self):
+        before = self.stages()
+        runner = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "run_tests.py")
+        # The "unit tests" sleep, so the runner is mid-suite when SIGTERM comes.
+        import tempfile
+        scratch = tempfile.TemporaryDirectory()
+        self.addCleanup(scratch.cleanup)
+        sleeper = os.path.join(scratch.name, "sleeping_unit_tests")
+        with open(sleeper, "w") as script:
+            script.write("#!/bin/sh\nexec sleep 30\n")
+        os.chmod(sleeper, 0o755)
+        process = subprocess.Popen(["python3", runner, "--unit", sleeper, "--binary", BINARY,
+                                    "--suite", "tests/none"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        import time
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not (self.stages() - before) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(self.stages() - before)
+        process.terminate()
+        process.communicate(timeout=RUN_TIMEOUT_S)
+        self.assertEqual(self.stages() - before, set())
