@@ -2,6 +2,7 @@
 #include "sqlite_cursor.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,11 @@ Status Explain(sqlite3* db, int code, const std::string& doing, const std::strin
   bool system_failure = (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_IOERR;
   if (system_failure && system_error != 0) {
     reason += std::string(" (") + strerror(system_error) + ")";
+    // SQLite names the database when what it could not open or make is a
+    // WAL database's -shm or -wal, as in a folder the checker cannot write.
+    if (system_error == ENOENT && access(path.c_str(), F_OK) == 0) {
+      reason += "; the file is there: its -wal or -shm file could not be opened or made";
+    }
   }
   return Status::Error(reason);
 }

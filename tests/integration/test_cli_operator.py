@@ -439,3 +439,28 @@ class ReviewOfTheOperatorFeaturesTest(TestCase):
         self.assertIn("healthcheck: reloading %s; checks: callable (command /bin/true)" % config,
                       server.log_text())
 
+    def test_a_wal_database_whose_shm_cannot_be_made_says_so(self):
+        import sqlite3
+        writer = sqlite3.connect(self.path("live.db"))
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("CREATE TABLE t (a)")
+        writer.commit()
+        folder = self.path("readonly")
+        os.mkdir(folder)
+        # A crashed writer's files, without the -shm, in a folder nobody may write.
+        shutil.copy(self.path("live.db"), os.path.join(folder, "app.db"))
+        shutil.copy(self.path("live.db-wal"), os.path.join(folder, "app.db-wal"))
+        writer.close()
+        for name in ("app.db", "app.db-wal"):
+            os.chmod(os.path.join(folder, name), 0o644)
+        os.chmod(folder, 0o555)
+        os.chmod(self.dir, 0o755)
+        config = self.write_config('{"services": ["cursor_backend"],'
+                                   ' "cursor_backend": {"database": "readonly/app.db"}}')
+        os.chmod(config, 0o644)
+        result = subprocess.run([BINARY, "--config", config, "--check"], preexec_fn=as_nobody,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"the file is there: its -wal or -shm file could not be opened or made",
+                      result.stderr)
+
