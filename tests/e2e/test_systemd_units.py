@@ -47,6 +47,25 @@ def stop_group(process):
     process.wait(timeout=10)
 
 
+
+def listen_as_the_socket_unit(address, socket_unit, give_away):
+    """The listening socket systemd makes for the unit: its mode, and with
+    give_away its SocketUser and SocketGroup."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    if give_away:
+        os.chown(address, pwd.getpwnam(socket_unit["SocketUser"]).pw_uid,
+                 grp.getgrnam(socket_unit["SocketGroup"]).gr_gid)
+    os.chmod(address, int(socket_unit["SocketMode"], 8))
+    listener.listen(64)
+    return listener
+
+
+def exec_start(service, config):
+    """The service's ExecStart, with the test's binary and configuration."""
+    return [word.replace(DEFAULT_BINARY, BINARY).replace(DEFAULT_CONFIG, config)
+            for word in shlex.split(service["ExecStart"])]
+
 class SystemdUnitsTest(ServerTestCase):
 
     def test_units_say_what_a_safe_deployment_needs(self):
@@ -78,14 +97,8 @@ class SystemdUnitsTest(ServerTestCase):
         config = self.app_config()
         address = self.path("run/healthcheck/healthcheck.sock")
         self.make_socket_folders(address, int(socket_unit["DirectoryMode"], 8))
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(address)
-        os.chown(address, pwd.getpwnam(socket_unit["SocketUser"]).pw_uid,
-                 grp.getgrnam(socket_unit["SocketGroup"]).gr_gid)
-        os.chmod(address, int(socket_unit["SocketMode"], 8))
-        listener.listen(64)
-        command = [word.replace(DEFAULT_BINARY, BINARY).replace(DEFAULT_CONFIG, config)
-                   for word in shlex.split(service["ExecStart"])]
+        listener = listen_as_the_socket_unit(address, socket_unit, give_away=True)
+        command = exec_start(service, config)
         log = open(self.path("service.log"), "wb")
         self.addCleanup(log.close)
         process = subprocess.Popen(command, stdin=listener.fileno(), stdout=log, stderr=log,
@@ -118,12 +131,8 @@ class SystemdUnitsTest(ServerTestCase):
         socket_unit = read_unit("healthcheck.socket")["Socket"]
         config = self.app_config()
         address = self.path("healthcheck.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(address)
-        os.chmod(address, int(socket_unit["SocketMode"], 8))
-        listener.listen(64)
-        command = [word.replace(DEFAULT_BINARY, BINARY).replace(DEFAULT_CONFIG, config)
-                   for word in shlex.split(service["ExecStart"])]
+        listener = listen_as_the_socket_unit(address, socket_unit, give_away=False)
+        command = exec_start(service, config)
         log = open(self.path("service.log"), "wb")
         self.addCleanup(log.close)
         process = subprocess.Popen(command, stdin=listener.fileno(), stdout=log, stderr=log)
