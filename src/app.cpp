@@ -19,6 +19,8 @@ std::shared_ptr<const App> BuildApp(Config config) {
   }
   app->check.services = config.services;
   app->check.timeout_ms = config.request_timeout_ms;
+  app->check.failure_status = config.failure_status == 503 ? FailureStatus::kServiceUnavailable
+                                                          : FailureStatus::kInternalServerError;
   switch (config.callable.kind) {
     case CallableSettings::Kind::kNone:
       break;
@@ -45,7 +47,8 @@ Response HandleWithApp(const Request& request, const App& app, WorkerContext& wo
     // fails, and the process goes on. Nothing here may allocate.
     log.error("healthcheck: unhealthy: the check could not complete (out of memory?)");
     return MakeResponse(Health::kUnhealthy,
-                        request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody);
+                        request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody,
+                        app.check.failure_status);
   }
 }
 

@@ -128,8 +128,15 @@ class ConfigReader {
     if (!root.IsObject()) {
       return Status::Error(filename_ + ":1: expected a JSON object at the top level");
     }
-    Status status = CheckKeys(root, "", {"services", "callable", "cursor_backend", "timeout_ms"});
+    Status status = CheckKeys(
+        root, "", {"services", "callable", "cursor_backend", "timeout_ms", "failure_status"});
     if (!status.ok()) return status;
+    if (const json::Value* value = Find(root, "failure_status")) {
+      if (!value->IsInt() || (value->GetInt() != 500 && value->GetInt() != 503)) {
+        return Error("failure_status", "expected 500 (as clearskies) or 503");
+      }
+      config.failure_status = value->GetInt();
+    }
     if (const json::Value* value = Find(root, "timeout_ms")) {
       Result<int64_t> timeout = ReadMilliseconds(*value, "timeout_ms", 1);
       if (!timeout.ok()) return timeout.status();

@@ -47,6 +47,7 @@ struct Config {
   CallableSettings callable;
   std::optional<CursorBackendSettings> cursor_backend;
   int64_t request_timeout_ms = kDefaultRequestTimeoutMs;
+  int failure_status = 500;  // The HTTP status of an unhealthy answer: 500 or 503.
 };
 
 // Parses configuration text; `filename` is used in messages and to resolve

@@ -80,7 +80,8 @@ Response HandleHealth(const Request& request, const HealthCheck& check,
   }
   // HEAD loses its body here, once, whatever the outcome.
   return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy,
-                      request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody);
+                      request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody,
+                      check.failure_status);
 }
 
 std::string DescribeFailure(const CheckRecord& record) {

@@ -26,6 +26,7 @@ struct HealthCheck {
   HealthCallable callable;            // Empty: no custom check.
   std::string callable_name = "callable";
   int64_t timeout_ms = 2000;  // Bounds the whole check, every step included.
+  FailureStatus failure_status = FailureStatus::kInternalServerError;
 };
 
 // What one step of the check did, for the log.

@@ -12,10 +12,16 @@ constexpr std::string_view kSuccessBody =
 constexpr std::string_view kFailureBody =
     R"({"status":"failure","error":"","data":[],"pagination":{},"input_errors":{}})";
 
-std::string BuildBytes(Health health, BodyMode body_mode) {
-  std::string_view body = EnvelopeBody(health);
-  std::string bytes = health == Health::kHealthy ? "Status: 200 OK\r\n"
-                                                 : "Status: 500 Internal Server Error\r\n";
+// Index 0 is the healthy answer; then one per FailureStatus.
+constexpr const char* kStatusLines[] = {"Status: 200 OK\r\n",
+                                        "Status: 500 Internal Server Error\r\n",
+                                        "Status: 503 Service Unavailable\r\n"};
+constexpr int kStatusCodes[] = {200, 500, 503};
+constexpr int kAnswerKinds = sizeof kStatusCodes / sizeof kStatusCodes[0];
+
+std::string BuildBytes(int kind, BodyMode body_mode) {
+  std::string_view body = EnvelopeBody(kind == 0 ? Health::kHealthy : Health::kUnhealthy);
+  std::string bytes = kStatusLines[kind];
   bytes += "Content-Type: application/json\r\n";
   // Load balancers and monitors must see the current answer, never a cached one.
   bytes += "Cache-Control: no-store\r\n";
@@ -25,22 +31,27 @@ std::string BuildBytes(Health health, BodyMode body_mode) {
   return bytes;
 }
 
+struct Answers {
+  std::string bytes[kAnswerKinds][2];  // [kind][with body, headers only]
+  Answers() {
+    for (int kind = 0; kind < kAnswerKinds; ++kind) {
+      bytes[kind][0] = BuildBytes(kind, BodyMode::kWithBody);
+      bytes[kind][1] = BuildBytes(kind, BodyMode::kHeadersOnly);
+    }
+  }
+};
+
 }  // namespace
 
 std::string_view EnvelopeBody(Health health) {
   return health == Health::kHealthy ? kSuccessBody : kFailureBody;
 }
 
-Response MakeResponse(Health health, BodyMode body_mode) {
-  static const std::string kAnswers[2][2] = {
-      {BuildBytes(Health::kHealthy, BodyMode::kWithBody),
-       BuildBytes(Health::kHealthy, BodyMode::kHeadersOnly)},
-      {BuildBytes(Health::kUnhealthy, BodyMode::kWithBody),
-       BuildBytes(Health::kUnhealthy, BodyMode::kHeadersOnly)},
-  };
-  const std::string& bytes =
-      kAnswers[health == Health::kHealthy ? 0 : 1][body_mode == BodyMode::kWithBody ? 0 : 1];
-  return Response{health == Health::kHealthy ? 200 : 500, bytes};
+Response MakeResponse(Health health, BodyMode body_mode, FailureStatus failure_status) {
+  // Built once: a request only picks one.
+  static const Answers kAnswers;
+  int kind = health == Health::kHealthy ? 0 : 1 + static_cast<int>(failure_status);
+  return Response{kStatusCodes[kind], kAnswers.bytes[kind][body_mode == BodyMode::kWithBody ? 0 : 1]};
 }
 
 }  // namespace healthcheck

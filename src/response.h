@@ -16,7 +16,12 @@ struct Response {
   std::string_view bytes;
 };
 
-Response MakeResponse(Health health, BodyMode body_mode);
+// The status of an unhealthy answer: clearskies' 500, or the 503 that load
+// balancer guides and other health libraries use. The body is the same.
+enum class FailureStatus { kInternalServerError, kServiceUnavailable };
+
+Response MakeResponse(Health health, BodyMode body_mode,
+                      FailureStatus failure_status = FailureStatus::kInternalServerError);
 
 // The JSON bodies alone, as clearskies writes them.
 std::string_view EnvelopeBody(Health health);

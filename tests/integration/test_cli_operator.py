@@ -464,3 +464,23 @@ class ReviewOfTheOperatorFeaturesTest(TestCase):
         self.assertIn(b"the file is there: its -wal or -shm file could not be opened or made",
                       result.stderr)
 
+
+class FailureStatusTest(TestCase):
+    """"failure_status": 503 (what load balancer guides use): the status
+    line changes, the envelope stays byte for byte."""
+
+    def test_fastcgi_cgi_and_check_answer_503_with_the_failure_envelope(self):
+        config = self.write_config('{"failure_status": 503, "services": ["cursor_backend"],'
+                                   ' "cursor_backend": {"database": "missing.db"}}')
+        server, address = self.start_server(config)
+        reply = fastcgi_wire.fetch(address)
+        self.assertTrue(reply.stdout.startswith(b"Status: 503 Service Unavailable\r\n"))
+        self.assertTrue(reply.stdout.endswith(b"\r\n\r\n" + FAILURE_BODY))
+        result = self.run_binary([], env=dict(CGI_ENV, HEALTHCHECK_CONFIG=config))
+        self.assertEqual(result.stdout, expected_bytes(False).replace(
+            b"500 Internal Server Error", b"503 Service Unavailable"))
+        result = self.run_binary(["--config", config, "--check"])
+        self.assertEqual((result.returncode, result.stdout), (1, FAILURE_BODY + b"\n"))
+        make_database(self.path("missing.db"))
+        self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
+

@@ -108,7 +108,7 @@ TEST_CASE("errors name the file, the line and the key") {
                 "\"cursor_backend\")");
   CHECK(ErrorOf("{\"servcies\": []}") ==
         kFile + ":1: \"servcies\": unknown key (expected one of \"callable\", "
-                "\"cursor_backend\", \"services\", \"timeout_ms\")");
+                "\"cursor_backend\", \"failure_status\", \"services\", \"timeout_ms\")");
   CHECK(ErrorOf("{\"services\": [], \"services\": []}") ==
         kFile + ":1: \"services\": appears more than once");
 }
@@ -126,10 +126,10 @@ TEST_CASE("a repeated key is reported at the line where it repeats") {
 TEST_CASE("unknown keys are named at any level, with the keys that are allowed") {
   CHECK(ErrorOf("{\"services\": [],\n\n \"bogus\": 1}") ==
         kFile + ":3: \"bogus\": unknown key (expected one of \"callable\", "
-                "\"cursor_backend\", \"services\", \"timeout_ms\")");
+                "\"cursor_backend\", \"failure_status\", \"services\", \"timeout_ms\")");
   CHECK(ErrorOf("{\"Services\": []}") ==
         kFile + ":1: \"Services\": unknown key (expected one of \"callable\", "
-                "\"cursor_backend\", \"services\", \"timeout_ms\")");
+                "\"cursor_backend\", \"failure_status\", \"services\", \"timeout_ms\")");
   CHECK(ErrorOf("{\"cursor_backend\": {\"database\": \"a\",\n\"path\": \"b\"}}") ==
         kFile + ":2: \"cursor_backend.path\": unknown key (expected one of \"database\", "
                 "\"timeout_ms\")");
@@ -274,6 +274,16 @@ TEST_CASE("invalid JSON names the line of the fault") {
   CHECK(ErrorOf(std::string("{}\0", 3)) == kFile + ":1: invalid JSON: a NUL byte in the file");
   CHECK(ErrorOf(std::string(100000, '[')) ==
         kFile + ":1: invalid JSON: nested deeper than 32 levels");
+}
+
+TEST_CASE("failure_status is 500, as clearskies, or 503") {
+  CHECK(ParseConfig("{}", kFile).value().failure_status == 500);
+  CHECK(ParseConfig("{\"failure_status\": 503}", kFile).value().failure_status == 503);
+  CHECK(ParseConfig("{\"failure_status\": 500}", kFile).value().failure_status == 500);
+  for (const char* bad : {"404", "200", "\"503\"", "503.0", "null", "true"}) {
+    CHECK(ErrorOf(std::string("{\n\"failure_status\": ") + bad + "}") ==
+          kFile + ":2: \"failure_status\": expected 500 (as clearskies) or 503");
+  }
 }
 
 TEST_CASE("the common hand-written JSON mistakes are named, on the line of the mistake") {

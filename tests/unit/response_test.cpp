@@ -89,3 +89,19 @@ TEST_CASE("the four answers are built once and shared") {
     }
   }
 }
+
+TEST_CASE("a configured 503 changes the unhealthy status line only, never the body") {
+  using healthcheck::FailureStatus;
+  auto failed = MakeResponse(Health::kUnhealthy, BodyMode::kWithBody,
+                             FailureStatus::kServiceUnavailable);
+  CHECK(failed.status_code == 503);
+  CHECK(std::string(failed.bytes) == Headers("503 Service Unavailable", kFailure) + kFailure);
+  auto head = MakeResponse(Health::kUnhealthy, BodyMode::kHeadersOnly,
+                           FailureStatus::kServiceUnavailable);
+  CHECK(std::string(head.bytes) == Headers("503 Service Unavailable", kFailure));
+  // Healthy stays 200 whatever the failure status.
+  auto healthy = MakeResponse(Health::kHealthy, BodyMode::kWithBody,
+                              FailureStatus::kServiceUnavailable);
+  CHECK(healthy.status_code == 200);
+  CHECK(std::string(healthy.bytes) == Headers("200 OK", kSuccess) + kSuccess);
+}
