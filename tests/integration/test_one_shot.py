@@ -41,7 +41,8 @@ class OneShotTest(TestCase):
         result = self.run_binary(["--config", bad, "--test-config"])
         self.assertEqual(result.returncode, 78)
         self.assertEqual(result.stderr.decode().strip(), bad + ':3: "extra": unknown key '
-                         '(expected one of "callable", "cursor_backend", "failure_status", "services", "timeout_ms")')
+                         '(expected one of "callable", "cursor_backend", "failure_status", '
+                         '"services", "timeout_ms")')
         missing = self.path("missing.json")
         result = self.run_binary(["--config", missing, "--test-config"])
         self.assertEqual(result.returncode, 78)
