@@ -182,3 +182,23 @@ class FastCgiTest(TestCase):
         self.addCleanup(server.stop)
         server.wait_ready(address)
         self.assertAnswer(fastcgi_wire.fetch(address), healthy=True)
+
+
+class EveryProberMethodTest(TestCase):
+    """GET, HEAD, OPTIONS (HAProxy's default `option httpchk`), POST and any
+    other method run the same check; only HEAD drops the body."""
+
+    def test_each_method_gets_the_same_answer_healthy_and_not(self):
+        make_database(self.path("app.db"))
+        config = self.write_config('{"services": ["cursor_backend"],'
+                                   ' "cursor_backend": {"database": "app.db"}}')
+        server, address = self.start_server(config)
+        for healthy in (True, False):
+            if not healthy:
+                os.unlink(self.path("app.db"))
+            for method in ("GET", "OPTIONS", "POST", "PUT", "DELETE", "PATCH"):
+                body = b"probe=1" if method in ("POST", "PUT", "PATCH") else b""
+                reply = fastcgi_wire.fetch(address, method=method, body=body)
+                self.assertEqual(reply.stdout, expected_bytes(healthy), method)
+            reply = fastcgi_wire.fetch(address, method="HEAD")
+            self.assertEqual(reply.stdout, expected_bytes(healthy, head=True))
