@@ -51,9 +51,10 @@ Status CheckNobodyListens(const sockaddr_un& address) {
                        "); not replacing it");
 }
 
-// A user or group by name, else by number.
+// A user or group (`kind`) by name, else by number.
 template <typename Id, typename Lookup>
-Result<Id> ResolveId(const std::string& flag, const std::string& text, Lookup lookup) {
+Result<Id> ResolveId(const std::string& flag, const char* kind, const std::string& text,
+                     Lookup lookup) {
   if (std::optional<Id> found = lookup(text)) return *found;
   bool numeric = !text.empty() && text.size() <= 10 &&
                  text.find_first_not_of("0123456789") == std::string::npos;
@@ -64,8 +65,7 @@ Result<Id> ResolveId(const std::string& flag, const std::string& text, Lookup lo
     return Status::Error(flag + " " + text + ": larger than the largest id, " +
                          std::to_string(static_cast<Id>(-1) - 1));
   }
-  return Status::Error(flag + " " + text + ": no such " +
-                       (flag == "--socket-owner" ? "user" : "group") + " on this machine");
+  return Status::Error(flag + " " + text + ": no such " + kind + " on this machine");
 }
 
 bool IsListeningSocket(int fd) {
@@ -204,13 +204,15 @@ Result<UnixSocketAccess> ResolveSocketAccess(const Options& options) {
   UnixSocketAccess access;
   std::string owner_text = "the running user", group_text = "the running group";
   if (options.socket_owner) {
-    Result<uid_t> uid = ResolveId<uid_t>("--socket-owner", *options.socket_owner, FindUserId);
+    Result<uid_t> uid =
+        ResolveId<uid_t>("--socket-owner", "user", *options.socket_owner, FindUserId);
     if (!uid.ok()) return uid.status();
     access.owner = uid.value();
     owner_text = "owner " + *options.socket_owner;
   }
   if (options.socket_group) {
-    Result<gid_t> gid = ResolveId<gid_t>("--socket-group", *options.socket_group, FindGroupId);
+    Result<gid_t> gid =
+        ResolveId<gid_t>("--socket-group", "group", *options.socket_group, FindGroupId);
     if (!gid.ok()) return gid.status();
     access.group = gid.value();
     group_text = "group " + *options.socket_group;

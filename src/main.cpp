@@ -168,22 +168,20 @@ int Run(int argc, char** argv) {
     return kExitOsError;
   }
   // A socket handed over is held to the rule --listen is held to.
-  auto refuse_public = [&](int fd) {
+  auto serve_handed_over = [&](int fd, const std::string& where) {
     Status private_socket = CheckHandedOverSocket(fd, options.public_binding);
-    if (!private_socket.ok()) log.error("healthcheck: " + private_socket.message());
-    return !private_socket.ok();
+    if (!private_socket.ok()) {
+      log.error("healthcheck: " + private_socket.message());
+      return kExitUsage;
+    }
+    if (!config.ok()) return refuse_configuration();
+    return ServeFastCgiOn(fd, where, options, path, BuildApp(config.value()), log);
   };
   if (systemd_socket.value()) {
-    if (refuse_public(*systemd_socket.value())) return kExitUsage;
-    if (!config.ok()) return refuse_configuration();
-    return ServeFastCgiOn(*systemd_socket.value(), "fd 3 (systemd socket activation)", options,
-                          path, BuildApp(config.value()), log);
+    return serve_handed_over(*systemd_socket.value(), "fd 3 (systemd socket activation)");
   }
   if (StdinIsListeningSocket()) {
-    if (refuse_public(0)) return kExitUsage;
-    if (!config.ok()) return refuse_configuration();
-    return ServeFastCgiOn(0, "fd 0 (a socket handed over on stdin)", options, path,
-                          BuildApp(config.value()), log);
+    return serve_handed_over(0, "fd 0 (a socket handed over on stdin)");
   }
   if (getenv("REQUEST_METHOD") != nullptr) {
     TerminateOnServerSignals();
