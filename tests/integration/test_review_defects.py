@@ -106,6 +106,14 @@ class ReviewTestCase(TestCase):
         server.wait_ready(address)
         return server, address
 
+    def assertNewConnectionsFail(self, address, count=3):
+        """Each of `count` requests on a new connection gets the failure answer."""
+        for attempt in range(count):
+            with self.subTest(new_connection=attempt):
+                reply = hs.timed_fetch(address)[0]
+                self.assertNotIsInstance(reply, OSError)
+                self.assertAnswer(reply, healthy=False)
+
     def assertHealthyAnswer(self, reply):
         self.assertNotIsInstance(reply, OSError, "no answer: %r" % (reply,))
         self.assertAnswer(reply, healthy=True)
@@ -332,11 +340,7 @@ class EmptyDatabaseTest(ReviewTestCase):
             for attempt in range(2):
                 with self.subTest(kept_connection_request=attempt):
                     self.assertAnswer(request_on(kept, keep_conn=True), healthy=False)
-        for attempt in range(3):
-            with self.subTest(new_connection=attempt):
-                reply = hs.timed_fetch(address)[0]
-                self.assertNotIsInstance(reply, OSError)
-                self.assertAnswer(reply, healthy=False)
+        self.assertNewConnectionsFail(address)
 
 
 class TransactionStatementTest(ReviewTestCase):
@@ -356,11 +360,7 @@ class TransactionStatementTest(ReviewTestCase):
         for attempt in range(3):
             with self.subTest(kept_connection_request=attempt):
                 self.assertAnswer(request_on(kept, keep_conn=True), healthy=False)
-        for attempt in range(3):
-            with self.subTest(new_connection=attempt):
-                reply = hs.timed_fetch(address)[0]
-                self.assertNotIsInstance(reply, OSError)
-                self.assertAnswer(reply, healthy=False)
+        self.assertNewConnectionsFail(address)
         # The kept FastCGI connection stays open: its thread is idle.
         writer = sqlite3.connect(db, timeout=1.0, isolation_level=None)
         self.addCleanup(writer.close)
