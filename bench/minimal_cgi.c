@@ -4,7 +4,7 @@
 
 int main(void) {
   fputs("Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-        "Content-Length: 75\r\n\r\n"
+        "Vary: Accept, Authorization\r\nContent-Length: 75\r\n\r\n"
         "{\"status\":\"success\",\"error\":\"\",\"data\":{},\"pagination\":{},\"input_errors\":{}}",
         stdout);
   return 0;

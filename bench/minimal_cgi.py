@@ -4,4 +4,4 @@ import sys
 
 BODY = '{"status":"success","error":"","data":{},"pagination":{},"input_errors":{}}'
 sys.stdout.write("Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-                 "Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
+                 "Vary: Accept, Authorization\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY))

@@ -10,7 +10,7 @@
 
 static const char kAnswer[] =
     "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-    "Content-Length: 75\r\n\r\n"
+    "Vary: Accept, Authorization\r\nContent-Length: 75\r\n\r\n"
     "{\"status\":\"success\",\"error\":\"\",\"data\":{},\"pagination\":{},\"input_errors\":{}}";
 
 static int listen_fd;

@@ -1,12 +1,69 @@
-// BuildApp: the wiring from configuration to builders and callables.
+// BuildApp: the wiring from configuration to builders and callables; and the
+// choice of answer: which check, drained or run, envelope or report.
 #include "app.h"
 
+#include "authorization.h"
 #include "backends/memory_backend.h"
 #include "backends/sqlite_cursor.h"
 #include "callables/command_callable.h"
 #include "callables/sql_callable.h"
+#include "health_json.h"
 
 namespace healthcheck {
+namespace {
+
+HealthCheck MakeCheck(const CheckSettings& settings, const std::string& probe, int failure_status) {
+  HealthCheck check;
+  check.probe = probe;
+  check.services = settings.services;
+  check.timeout_ms = settings.timeout_ms;
+  check.failure_status = failure_status;
+  check.drains = settings.drains;
+  switch (settings.callable.kind) {
+    case CallableSettings::Kind::kNone:
+      break;
+    case CallableSettings::Kind::kSql:
+      check.callable = MakeSqlCallable(settings.callable.sql);
+      check.callable_name = "callable (sql)";
+      break;
+    case CallableSettings::Kind::kCommand:
+      check.callable = MakeCommandCallable(settings.callable.command);
+      check.callable_name = "callable (command)";
+      break;
+  }
+  return check;
+}
+
+// Whether this caller gets the detailed report: it asked for it, and it is
+// authorised. Accept is looked at first, so an ordinary request pays for
+// no more than that.
+bool WantsDetails(const Request& request, const App& app) {
+  return app.config.details && AcceptsHealthJson(request.accept) &&
+         IsAuthorised(*app.config.details, request);
+}
+
+Response Answer(const Request& request, const App& app, WorkerContext& worker, Log& log) {
+  if (!app.config.not_found_notice.empty()) log.error(app.config.not_found_notice);
+  const HealthCheck& check = RouteRequest(app, request.path);
+  bool details = WantsDetails(request, app);
+  if (check.drains && app.drain && app.drain->Draining(log)) {
+    int status = app.config.drain_status;
+    if (!details) return MakeResponse(Health::kUnhealthy, BodyModeFor(request), status);
+    std::string why = "draining: " + app.drain->path() + " exists (or cannot be seen)";
+    return MakeHealthJsonResponse(status, HealthJsonBody(false, {}, why), BodyModeFor(request));
+  }
+  if (!details) return HandleHealth(request, check, app.registry, worker, log);
+  CheckOutcome outcome = CheckAndLog(check, app.registry, worker, log);
+  std::string output;
+  for (const CheckRecord& record : outcome.records) {
+    if (!record.passed) output = DescribeFailure(record);
+  }
+  return MakeHealthJsonResponse(outcome.healthy ? 200 : check.failure_status,
+                                HealthJsonBody(outcome.healthy, outcome.records, output),
+                                BodyModeFor(request));
+}
+
+}  // namespace
 
 std::shared_ptr<const App> BuildApp(Config config) {
   auto app = std::make_shared<App>();
@@ -17,38 +74,36 @@ std::shared_ptr<const App> BuildApp(Config config) {
       return BuildSqliteCursor(settings, deadline, worker);
     });
   }
-  app->check.services = config.services;
-  app->check.timeout_ms = config.request_timeout_ms;
-  app->check.failure_status = config.failure_status == 503 ? FailureStatus::kServiceUnavailable
-                                                          : FailureStatus::kInternalServerError;
-  switch (config.callable.kind) {
-    case CallableSettings::Kind::kNone:
-      break;
-    case CallableSettings::Kind::kSql:
-      app->check.callable = MakeSqlCallable(config.callable.sql);
-      app->check.callable_name = "callable (sql)";
-      break;
-    case CallableSettings::Kind::kCommand:
-      app->check.callable = MakeCommandCallable(config.callable.command);
-      app->check.callable_name = "callable (command)";
-      break;
+  app->check = MakeCheck(config.check, "", config.failure_status);
+  for (const ProbeSettings& probe : config.probes) {
+    app->probes.push_back(MakeCheck(probe.check, probe.name, config.failure_status));
   }
+  if (!config.drain_file.empty()) app->drain = std::make_shared<const DrainSwitch>(config.drain_file);
   app->config = std::move(config);
   return app;
+}
+
+const HealthCheck& RouteRequest(const App& app, std::string_view path) {
+  for (const HealthCheck& probe : app.probes) {
+    const std::string& name = probe.probe;
+    if (path.size() > name.size() && path[path.size() - name.size() - 1] == '/' &&
+        path.substr(path.size() - name.size()) == name) {
+      return probe;
+    }
+  }
+  return app.check;
 }
 
 Response HandleWithApp(const Request& request, const App& app, WorkerContext& worker,
                        Log& log) noexcept {
   try {
-    if (!app.config.not_found_notice.empty()) log.error(app.config.not_found_notice);
-    return HandleHealth(request, app.check, app.registry, worker, log);
+    return Answer(request, app, worker, log);
   } catch (const std::exception&) {
     // Out of memory outside a check's steps (a log line, say): this request
     // fails, and the process goes on. Nothing here may allocate.
     log.error("healthcheck: unhealthy: the check could not complete (out of memory?)");
-    return MakeResponse(Health::kUnhealthy,
-                        request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody,
-                        app.check.failure_status);
+    return MakeResponse(Health::kUnhealthy, BodyModeFor(request),
+                        RouteRequest(app, request.path).failure_status);
   }
 }
 

@@ -1,12 +1,16 @@
 // App: a configuration turned into what a request needs, a registry of
-// dependency builders and the HealthCheck to run. Built once at start (and
-// again on reload); shared read-only by every request thread.
+// dependency builders, the HealthCheck of each path, the drain switch.
+// Built once at start (and again on reload); shared read-only by every
+// request thread.
 #pragma once
 
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "config.h"
 #include "container.h"
+#include "drain_switch.h"
 #include "health_check.h"
 
 namespace healthcheck {
@@ -14,12 +18,18 @@ namespace healthcheck {
 struct App {
   Config config;
   DependencyRegistry registry;
-  HealthCheck check;
+  HealthCheck check;                // Runs for any path without a probe of its own.
+  std::vector<HealthCheck> probes;  // Each named by its `probe`.
+  std::shared_ptr<const DrainSwitch> drain;  // Null without "drain_file".
 };
 
 // Registers memory_backend always and cursor_backend when it is configured,
-// and turns the configured callable into a HealthCallable.
+// and turns each configured check into a HealthCheck.
 std::shared_ptr<const App> BuildApp(Config config);
+
+// The check a request path runs: the probe NAME when the path ends in
+// "/NAME", else the top-level check.
+const HealthCheck& RouteRequest(const App& app, std::string_view path);
 
 // Answers one request with `app`, on `worker`'s kept connections. Never
 // throws: a check that cannot complete is a failed check.

@@ -52,8 +52,7 @@ bool WriteAll(int fd, std::string_view bytes) {
 }  // namespace
 
 int ServeCgiRequest(const App* app, Log& log) {
-  Request request;
-  if (const char* method = getenv("REQUEST_METHOD")) request.method = method;
+  Request request = RequestFromVariables([](const char* name) { return getenv(name); });
   DrainBody(getenv("CONTENT_LENGTH"));
   WorkerContext worker;
   Response response =

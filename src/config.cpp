@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -128,8 +129,9 @@ class ConfigReader {
     if (!root.IsObject()) {
       return Status::Error(filename_ + ":1: expected a JSON object at the top level");
     }
-    Status status = CheckKeys(
-        root, "", {"services", "callable", "cursor_backend", "timeout_ms", "failure_status"});
+    Status status = CheckKeys(root, "",
+                              {"services", "callable", "cursor_backend", "timeout_ms", "failure_status",
+                               "drains", "probes", "drain_file", "drain_status", "details"});
     if (!status.ok()) return status;
     if (const json::Value* value = Find(root, "failure_status")) {
       if (!value->IsInt() || (value->GetInt() != 500 && value->GetInt() != 503)) {
@@ -137,37 +139,39 @@ class ConfigReader {
       }
       config.failure_status = value->GetInt();
     }
-    if (const json::Value* value = Find(root, "timeout_ms")) {
-      Result<int64_t> timeout = ReadMilliseconds(*value, "timeout_ms", 1);
-      if (!timeout.ok()) return timeout.status();
-      config.request_timeout_ms = timeout.value();
-    }
-    if (const json::Value* value = Find(root, "services")) {
-      Result<std::vector<std::string>> services = ReadServices(*value);
-      if (!services.ok()) return services.status();
-      config.services = services.value();
-    }
+    Result<CheckSettings> check = ReadCheck(root, "");
+    if (!check.ok()) return check.status();
+    config.check = check.value();
     if (const json::Value* value = Find(root, "cursor_backend")) {
       Result<CursorBackendSettings> cursor = ReadCursorBackend(*value);
       if (!cursor.ok()) return cursor.status();
       config.cursor_backend = cursor.value();
     }
-    if (const json::Value* value = Find(root, "callable")) {
-      Result<CallableSettings> callable = ReadCallable(*value);
-      if (!callable.ok()) return callable.status();
-      config.callable = callable.value();
+    if (const json::Value* value = Find(root, "probes")) {
+      Result<std::vector<ProbeSettings>> probes = ReadProbes(*value);
+      if (!probes.ok()) return probes.status();
+      config.probes = probes.value();
+    }
+    status = ReadDrain(root, config);
+    if (!status.ok()) return status;
+    if (const json::Value* value = Find(root, "details")) {
+      Result<DetailsSettings> details = ReadDetails(*value);
+      if (!details.ok()) return details.status();
+      config.details = details.value();
     }
     return RequireDatabaseWhereNeeded(config);
   }
 
  private:
   Status Error(const std::string& key, const std::string& what) const {
-    std::string where = filename_;
+    return Status::Error(Where(key) + ": \"" + key + "\": " + what);
+  }
+
+  // "FILE:LINE" of `key`, or FILE when it is not in the file.
+  std::string Where(const std::string& key) const {
     auto position = positions_.find(key);
-    if (position != positions_.end()) {
-      where += ":" + std::to_string(LineAt(text_, position->second));
-    }
-    return Status::Error(where + ": \"" + key + "\": " + what);
+    if (position == positions_.end()) return filename_;
+    return filename_ + ":" + std::to_string(LineAt(text_, position->second));
   }
 
   static const json::Value* Find(const json::Value& object, const char* key) {
@@ -178,7 +182,6 @@ class ConfigReader {
   // Unknown and repeated keys are errors that name the key.
   Status CheckKeys(const json::Value& object, const std::string& prefix,
                    const std::set<std::string>& allowed) const {
-    std::set<std::string> seen;
     for (auto member = object.MemberBegin(); member != object.MemberEnd(); ++member) {
       std::string name(member->name.GetString(), member->name.GetStringLength());
       std::string key = prefix.empty() ? name : prefix + "." + name;
@@ -189,7 +192,17 @@ class ConfigReader {
         }
         return Error(key, "unknown key (expected one of " + expected + ")");
       }
-      if (!seen.insert(name).second) return Error(key, "appears more than once");
+    }
+    return CheckNoRepeatedKeys(object, prefix);
+  }
+
+  Status CheckNoRepeatedKeys(const json::Value& object, const std::string& prefix) const {
+    std::set<std::string> seen;
+    for (auto member = object.MemberBegin(); member != object.MemberEnd(); ++member) {
+      std::string name(member->name.GetString(), member->name.GetStringLength());
+      if (!seen.insert(name).second) {
+        return Error(prefix.empty() ? name : prefix + "." + name, "appears more than once");
+      }
     }
     return Status::Ok();
   }
@@ -211,18 +224,144 @@ class ConfigReader {
     return text;
   }
 
-  Result<std::vector<std::string>> ReadServices(const json::Value& value) const {
-    if (!value.IsArray()) return Error("services", "expected a list of names");
+  // The keys one check may have, at the top level (prefix "") or in a probe
+  // (prefix "probes.NAME.").
+  Result<CheckSettings> ReadCheck(const json::Value& object, const std::string& prefix) const {
+    CheckSettings check;
+    if (const json::Value* value = Find(object, "timeout_ms")) {
+      Result<int64_t> timeout = ReadMilliseconds(*value, prefix + "timeout_ms", 1);
+      if (!timeout.ok()) return timeout.status();
+      check.timeout_ms = timeout.value();
+    }
+    if (const json::Value* value = Find(object, "services")) {
+      Result<std::vector<std::string>> services = ReadServices(*value, prefix + "services");
+      if (!services.ok()) return services.status();
+      check.services = services.value();
+    }
+    if (const json::Value* value = Find(object, "callable")) {
+      Result<CallableSettings> callable = ReadCallable(*value, prefix + "callable");
+      if (!callable.ok()) return callable.status();
+      check.callable = callable.value();
+    }
+    if (const json::Value* value = Find(object, "drains")) {
+      if (!value->IsBool()) return Error(prefix + "drains", "expected true or false");
+      check.drains = value->GetBool();
+    }
+    return check;
+  }
+
+  Result<std::vector<ProbeSettings>> ReadProbes(const json::Value& value) const {
+    const std::string kExpected = "expected an object like {\"live\": {...}, \"ready\": {...}}";
+    if (!value.IsObject()) return Error("probes", kExpected);
+    Status status = CheckNoRepeatedKeys(value, "probes");
+    if (!status.ok()) return status;
+    std::vector<ProbeSettings> probes;
+    for (auto member = value.MemberBegin(); member != value.MemberEnd(); ++member) {
+      ProbeSettings probe;
+      probe.name.assign(member->name.GetString(), member->name.GetStringLength());
+      std::string key = "probes." + probe.name;
+      // The name is the last segment of a URL path, and part of the dotted
+      // keys in these messages.
+      bool plain = !probe.name.empty() && probe.name.size() <= 64;
+      for (char c : probe.name) {
+        plain = plain && (isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+      }
+      if (!plain) {
+        return Error(key, "a probe name is the last part of its URL: 1 to 64 letters, digits, '-' "
+                          "or '_' (no '/')");
+      }
+      if (!member->value.IsObject()) {
+        return Error(key, "expected an object like {\"services\": [\"memory_backend\"]}");
+      }
+      status = CheckKeys(member->value, key, {"services", "callable", "timeout_ms", "drains"});
+      if (!status.ok()) return status;
+      Result<CheckSettings> check = ReadCheck(member->value, key + ".");
+      if (!check.ok()) return check.status();
+      probe.check = check.value();
+      probes.push_back(std::move(probe));
+    }
+    return probes;
+  }
+
+  // drain_file and drain_status, and that the switch and the checks it
+  // drains come together: either alone is a mistake that would show only
+  // on the day of a deploy.
+  Status ReadDrain(const json::Value& root, Config& config) const {
+    config.drain_status = config.failure_status;
+    if (const json::Value* value = Find(root, "drain_status")) {
+      if (!value->IsInt() || (value->GetInt() != 404 && value->GetInt() != 500 && value->GetInt() != 503)) {
+        return Error("drain_status", "expected 404 (for HAProxy's disable-on-404), 500 or 503");
+      }
+      config.drain_status = value->GetInt();
+    }
+    if (const json::Value* value = Find(root, "drain_file")) {
+      Result<std::string> path = ReadText(*value, "drain_file", "a file path");
+      if (!path.ok()) return path.status();
+      config.drain_file = ResolveAgainst(FolderOf(filename_), path.value());
+    }
+    std::string draining;  // The key of the first check that drains.
+    if (config.check.drains) draining = "drains";
+    for (const ProbeSettings& probe : config.probes) {
+      if (probe.check.drains && draining.empty()) draining = "probes." + probe.name + ".drains";
+    }
+    if (config.drain_file.empty() && !draining.empty()) {
+      return Error(draining, "needs \"drain_file\": the file whose presence drains");
+    }
+    if (!config.drain_file.empty() && draining.empty()) {
+      return Error("drain_file", "no check has \"drains\": true, so the file would drain nothing");
+    }
+    if (Find(root, "drain_status") != nullptr && draining.empty()) {
+      return Error("drain_status", "no check has \"drains\": true");
+    }
+    return Status::Ok();
+  }
+
+  Result<DetailsSettings> ReadDetails(const json::Value& value) const {
+    const std::string kExpected =
+        "expected an object like {\"token_file\": \"token\", \"trusted_addresses\": [\"127.0.0.1/32\"]}";
+    if (!value.IsObject() || value.MemberCount() == 0) return Error("details", kExpected);
+    Status status = CheckKeys(value, "details", {"token_file", "trusted_addresses"});
+    if (!status.ok()) return status;
+    DetailsSettings details;
+    if (const json::Value* file = Find(value, "token_file")) {
+      Result<std::string> path = ReadText(*file, "details.token_file", "a file path");
+      if (!path.ok()) return path.status();
+      details.token_file = ResolveAgainst(FolderOf(filename_), path.value());
+      details.token_file_where = Where("details.token_file");
+    }
+    if (const json::Value* list = Find(value, "trusted_addresses")) {
+      const std::string kKey = "details.trusted_addresses";
+      if (!list->IsArray()) return Error(kKey, "expected a list like [\"127.0.0.1/32\", \"::1\"]");
+      for (json::SizeType i = 0; i < list->Size(); ++i) {
+        const json::Value& item = (*list)[i];
+        std::string text = item.IsString() ? std::string(item.GetString(), item.GetStringLength()) : "";
+        std::optional<AddressRange> range = ParseAddressRange(text);
+        if (!range) {
+          return Error(kKey, "item " + std::to_string(i + 1) + (item.IsString() ? " \"" + text + "\"" : "") +
+                                 " is not an address or a network like 10.0.0.0/8 or fd00::/8 "
+                                 "(with no bits set past the prefix)");
+        }
+        details.trusted_addresses.push_back(*range);
+      }
+    }
+    if (details.token_file.empty() && details.trusted_addresses.empty()) {
+      return Error("details", "authorises nobody: give a \"token_file\" or \"trusted_addresses\"");
+    }
+    return details;
+  }
+
+  Result<std::vector<std::string>> ReadServices(const json::Value& value, const std::string& key) const {
+    if (!value.IsArray()) return Error(key, "expected a list of names");
     std::vector<std::string> services;
     for (json::SizeType i = 0; i < value.Size(); ++i) {
       const json::Value& item = value[i];
       if (!item.IsString()) {
-        return Error("services",
+        return Error(key,
                      "expected a list of names, item " + std::to_string(i + 1) + " is not a string");
       }
       std::string name(item.GetString(), item.GetStringLength());
       if (name != kMemoryBackendName && name != kCursorBackendName) {
-        return Error("services", "unknown service \"" + name + "\" (known: \"" +
+        return Error(key, "unknown service \"" + name + "\" (known: \"" +
                                      std::string(kMemoryBackendName) + "\", \"" +
                                      std::string(kCursorBackendName) + "\")");
       }
@@ -253,15 +392,15 @@ class ConfigReader {
     return settings;
   }
 
-  Result<CallableSettings> ReadCallable(const json::Value& value) const {
+  Result<CallableSettings> ReadCallable(const json::Value& value, const std::string& key) const {
     const std::string kExpected =
         "expected {\"sql\": \"SELECT ...\"} or {\"command\": [\"/path/to/program\", ...]}";
-    if (!value.IsObject() || value.MemberCount() != 1) return Error("callable", kExpected);
-    Status status = CheckKeys(value, "callable", {"sql", "command"});
+    if (!value.IsObject() || value.MemberCount() != 1) return Error(key, kExpected);
+    Status status = CheckKeys(value, key, {"sql", "command"});
     if (!status.ok()) return status;
     CallableSettings callable;
     if (const json::Value* sql = Find(value, "sql")) {
-      Result<std::string> text = ReadText(*sql, "callable.sql", "a non-empty SQL query");
+      Result<std::string> text = ReadText(*sql, key + ".sql", "a non-empty SQL query");
       if (!text.ok()) return text.status();
       callable.kind = CallableSettings::Kind::kSql;
       callable.sql = text.value();
@@ -270,10 +409,10 @@ class ConfigReader {
     const json::Value& command = *Find(value, "command");
     const std::string kExpectedCommand = "a non-empty list of strings (program, arguments)";
     if (!command.IsArray() || command.Empty()) {
-      return Error("callable.command", "expected " + kExpectedCommand);
+      return Error(key + ".command", "expected " + kExpectedCommand);
     }
     for (json::SizeType i = 0; i < command.Size(); ++i) {
-      Result<std::string> word = ReadText(command[i], "callable.command", kExpectedCommand);
+      Result<std::string> word = ReadText(command[i], key + ".command", kExpectedCommand);
       if (!word.ok()) return word.status();
       callable.command.push_back(word.value());
     }
@@ -285,15 +424,23 @@ class ConfigReader {
 
   Result<Config> RequireDatabaseWhereNeeded(Config config) const {
     if (config.cursor_backend) return config;
-    for (const std::string& service : config.services) {
-      if (service == kCursorBackendName) {
-        return Error("services",
-                     "\"cursor_backend\" needs \"cursor_backend\": {\"database\": \"...\"}");
+    auto require = [this](const CheckSettings& check, const std::string& prefix) -> Status {
+      for (const std::string& service : check.services) {
+        if (service == kCursorBackendName) {
+          return Error(prefix + "services",
+                       "\"cursor_backend\" needs \"cursor_backend\": {\"database\": \"...\"}");
+        }
       }
-    }
-    if (config.callable.kind == CallableSettings::Kind::kSql) {
-      return Error("callable.sql", "needs \"cursor_backend\": {\"database\": \"...\"}");
-    }
+      if (check.callable.kind == CallableSettings::Kind::kSql) {
+        return Error(prefix + "callable.sql", "needs \"cursor_backend\": {\"database\": \"...\"}");
+      }
+      return Status::Ok();
+    };
+    Status status = Status::Ok();
+    ForEachCheck(config, [&](const CheckSettings& check, const std::string& prefix) {
+      if (status.ok()) status = require(check, prefix);
+    });
+    if (!status.ok()) return status;
     return config;
   }
 
@@ -407,68 +554,158 @@ Result<Config> ParseConfig(std::string_view text, const std::string& filename) {
   return ConfigReader(text, filename, positions).Read(document);
 }
 
+namespace {
+
+// A regular file's contents, refusing anything bigger than `max_bytes`.
+// O_NONBLOCK: opening a FIFO must not wait for a writer.
+struct FileRead {
+  std::string text;
+  mode_t mode = 0;
+  std::string error;  // Empty when read.
+};
+
+FileRead ReadRegularFile(const std::string& path, size_t max_bytes, const char* max_text) {
+  FileRead file;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    file.error = strerror(errno);
+    return file;
+  }
+  struct stat info;
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    file.error = "not a regular file";
+    return file;
+  }
+  file.mode = info.st_mode & 07777;
+  char chunk[4096];
+  for (;;) {
+    ssize_t got = read(fd, chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      file.error = strerror(errno);
+      break;
+    }
+    if (got == 0) break;
+    file.text.append(chunk, static_cast<size_t>(got));
+    if (file.text.size() > max_bytes) {
+      file.error = std::string("larger than ") + max_text;
+      break;
+    }
+  }
+  close(fd);
+  return file;
+}
+
+std::string OctalMode(mode_t mode) {
+  char text[16];
+  snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+constexpr size_t kMaxTokenBytes = 4096;
+constexpr size_t kMinTokenLength = 16;
+
+// The details token: the file's one line, without the newline an editor or
+// `echo` leaves. Kept from others on the machine, and long enough that
+// guessing it is hopeless.
+Status ReadToken(DetailsSettings& details) {
+  const std::string& path = details.token_file;
+  auto failure = [&details, &path](const std::string& what) {
+    return Status::Error(details.token_file_where + ": \"details.token_file\": " + path + ": " + what);
+  };
+  FileRead file = ReadRegularFile(path, kMaxTokenBytes, "4 KiB");
+  if (!file.error.empty()) return failure("cannot read the token: " + file.error);
+  if ((file.mode & (S_IROTH | S_IWOTH | S_IWGRP)) != 0) {
+    return failure("readable or writable by others (mode " + OctalMode(file.mode) +
+                   "), so anyone on the machine could read the token; chmod 0600 " + path);
+  }
+  std::string token = file.text;
+  while (!token.empty() && strchr(" \t\r\n", token.back()) != nullptr) token.pop_back();
+  if (token.empty()) return failure("empty: it must hold the token callers send as \"Authorization: Bearer TOKEN\"");
+  for (char c : token) {
+    // RFC 6750's b64token characters, and whatever else is visible ASCII.
+    if (c <= ' ' || c > '~') {
+      return failure("the token holds a space, a control character or a non-ASCII byte, which an "
+                     "Authorization header cannot carry");
+    }
+  }
+  if (token.size() < kMinTokenLength) {
+    return failure("the token is shorter than " + std::to_string(kMinTokenLength) +
+                   " characters; make one with: head -c 32 /dev/urandom | base64");
+  }
+  details.token = token;
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<Config> LoadConfig(const std::string& path) {
   std::string absolute = path;
   if (absolute.empty() || absolute[0] != '/') {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd) != nullptr) absolute = std::string(cwd) + "/" + path;
   }
-  auto failure = [&absolute](const char* what) {
-    return Status::Error(absolute + ": cannot read the configuration: " + what);
-  };
-  // O_NONBLOCK: opening a FIFO must not wait for a writer. Only a regular
-  // file is read.
-  int fd = open(absolute.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return failure(strerror(errno));
-  struct stat info;
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    close(fd);
-    return failure("not a regular file");
+  FileRead file = ReadRegularFile(absolute, kMaxConfigBytes, "1 MiB");
+  if (!file.error.empty()) {
+    return Status::Error(absolute + ": cannot read the configuration: " + file.error);
   }
   // The configuration chooses what the check runs (a program, a database):
   // only its owner may write it, as sshd asks of its files.
-  if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    close(fd);
-    char mode[8];
-    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+  if ((file.mode & (S_IWGRP | S_IWOTH)) != 0) {
     return Status::Error(absolute + ": cannot use the configuration: writable by group or others (mode " +
-                         mode + "), so they could choose what the check runs; chmod go-w " + absolute);
+                         OctalMode(file.mode) + "), so they could choose what the check runs; chmod go-w " +
+                         absolute);
   }
-  std::string text;
-  char chunk[4096];
-  for (;;) {
-    ssize_t got = read(fd, chunk, sizeof chunk);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      int error = errno;
-      close(fd);
-      return failure(strerror(error));
-    }
-    if (got == 0) break;
-    text.append(chunk, static_cast<size_t>(got));
-    if (text.size() > kMaxConfigBytes) {
-      close(fd);
-      return failure("larger than 1 MiB");
-    }
+  Result<Config> config = ParseConfig(file.text, absolute);
+  if (config.ok() && config->details && !config->details->token_file.empty()) {
+    Status token = ReadToken(*config->details);
+    if (!token.ok()) return token;
   }
-  close(fd);
-  return ParseConfig(text, absolute);
+  return config;
 }
 
-std::string SummarizeChecks(const Config& config) {
+namespace {
+
+std::string SummarizeCheck(const Config& config, const CheckSettings& check) {
   std::string summary;
   auto add = [&summary](const std::string& item) {
     summary += (summary.empty() ? "" : ", ") + item;
   };
-  for (const std::string& service : config.services) {
+  for (const std::string& service : check.services) {
     bool database = service == kCursorBackendName && config.cursor_backend;
     add(database ? service + " (database " + config.cursor_backend->database + ")" : service);
   }
-  if (config.callable.kind == CallableSettings::Kind::kSql) add("callable (sql)");
-  if (config.callable.kind == CallableSettings::Kind::kCommand) {
-    add("callable (command " + config.callable.command[0] + ")");
+  if (check.callable.kind == CallableSettings::Kind::kSql) add("callable (sql)");
+  if (check.callable.kind == CallableSettings::Kind::kCommand) {
+    add("callable (command " + check.callable.command[0] + ")");
   }
-  return summary.empty() ? "none (only the program itself)" : summary;
+  if (summary.empty()) summary = "none (only the program itself)";
+  if (check.drains) summary += "; drains";
+  return summary;
+}
+
+}  // namespace
+
+std::string SummarizeChecks(const Config& config) {
+  std::string summary = SummarizeCheck(config, config.check);
+  for (const ProbeSettings& probe : config.probes) {
+    summary += "; probe " + probe.name + ": " + SummarizeCheck(config, probe.check);
+  }
+  if (!config.drain_file.empty()) {
+    summary += "; drain file " + config.drain_file + " (answers " + std::to_string(config.drain_status) + ")";
+  }
+  if (config.details) {
+    std::string who;
+    if (!config.details->token_file.empty()) who = "token holders";
+    size_t networks = config.details->trusted_addresses.size();
+    if (networks > 0) {
+      who += (who.empty() ? "" : " and ") + std::to_string(networks) + " trusted network" +
+             (networks == 1 ? "" : "s");
+    }
+    summary += "; details for " + (who.empty() ? std::string("nobody") : who);
+  }
+  return summary;
 }
 
 }  // namespace healthcheck

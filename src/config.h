@@ -4,7 +4,11 @@
 //   { "services": ["memory_backend", "cursor_backend"],
 //     "callable": {"sql": "SELECT count(*) = 0 FROM failed_jobs"},
 //     "cursor_backend": {"database": "app.db", "timeout_ms": 1000},
-//     "timeout_ms": 2000 }
+//     "timeout_ms": 2000,
+//     "probes": {"live": {"services": ["memory_backend"]},
+//                "ready": {"services": ["cursor_backend"], "drains": true}},
+//     "drain_file": "drain", "drain_status": 404,
+//     "details": {"token_file": "token", "trusted_addresses": ["127.0.0.1/32"]} }
 #pragma once
 
 #include <cstdint>
@@ -13,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "address_range.h"
 #include "status.h"
 
 namespace healthcheck {
@@ -37,25 +42,62 @@ struct CallableSettings {
   std::vector<std::string> command;  // kCommand: program and arguments; healthy on exit 0.
 };
 
+// One check: the top-level one, or a named probe's.
+struct CheckSettings {
+  std::vector<std::string> services;
+  CallableSettings callable;
+  int64_t timeout_ms = kDefaultRequestTimeoutMs;  // Bounds the whole check.
+  // While the drain file exists, answers drain_status without checking.
+  bool drains = false;
+};
+
+// A named probe: a request whose path ends in "/NAME" runs its check.
+struct ProbeSettings {
+  std::string name;
+  CheckSettings check;
+};
+
+// Who may see the detailed health+json report: a caller presenting the
+// token (Authorization: Bearer), or one whose REMOTE_ADDR is trusted.
+struct DetailsSettings {
+  std::string token_file;  // Resolved against the config file's folder; empty: none.
+  std::string token_file_where;  // "FILE:LINE" of the key, for LoadConfig's messages.
+  // The token itself. ParseConfig does no I/O, so LoadConfig fills it in;
+  // an empty token authorises nobody.
+  std::string token;
+  std::vector<AddressRange> trusted_addresses;
+};
+
 struct Config {
   std::string source;  // The file it came from; empty for the built-in default.
   // Set when no file was found: where the search looked. Logged with every
   // answer, since an operator who meant to configure checks must learn that
   // none run.
   std::string not_found_notice;
-  std::vector<std::string> services;
-  CallableSettings callable;
+  CheckSettings check;                // What any path without a probe of its own runs.
+  std::vector<ProbeSettings> probes;  // In the file's order.
   std::optional<CursorBackendSettings> cursor_backend;
-  int64_t request_timeout_ms = kDefaultRequestTimeoutMs;
   int failure_status = 500;  // The HTTP status of an unhealthy answer: 500 or 503.
+  std::string drain_file;    // Resolved; empty: no drain switch.
+  int drain_status = 500;    // 404, 500 or 503; failure_status unless set.
+  std::optional<DetailsSettings> details;
 };
+
+// Calls `visit(check, key_prefix)` for the top-level check (prefix "") and
+// then each probe's ("probes.NAME."), so messages name keys as the file does.
+template <typename Visit>
+void ForEachCheck(const Config& config, Visit visit) {
+  visit(config.check, std::string());
+  for (const ProbeSettings& probe : config.probes) visit(probe.check, "probes." + probe.name + ".");
+}
 
 // Parses configuration text; `filename` is used in messages and to resolve
 // relative paths. Does no I/O. Errors read
 //   FILE:LINE: "services": expected a list of names
 Result<Config> ParseConfig(std::string_view text, const std::string& filename);
 
-// Reads and parses a file; a relative `path` is taken from the working folder.
+// Reads and parses a file, and reads the details token file it names; a
+// relative `path` is taken from the working folder.
 Result<Config> LoadConfig(const std::string& path);
 
 // What a request will check, in one line for the start-up log:

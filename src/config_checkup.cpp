@@ -20,15 +20,16 @@ void CheckDatabase(const Config& config, std::vector<std::string>& problems) {
   WorkerContext worker;
   const CursorBackendSettings& settings = *config.cursor_backend;
   Result<std::shared_ptr<SqliteCursor>> cursor =
-      SqliteCursor::OpenReadOnly(settings, Deadline::FromNow(config.request_timeout_ms), worker);
+      SqliteCursor::OpenReadOnly(settings, Deadline::FromNow(config.check.timeout_ms), worker);
   if (!cursor.ok()) {
     problems.push_back("cursor_backend.database: " + cursor.status().message());
     return;
   }
-  if (config.callable.kind == CallableSettings::Kind::kSql) {
-    Status query = cursor.value()->CheckQuery(config.callable.sql);
-    if (!query.ok()) problems.push_back("callable.sql: " + query.message());
-  }
+  ForEachCheck(config, [&](const CheckSettings& check, const std::string& prefix) {
+    if (check.callable.kind != CallableSettings::Kind::kSql) return;
+    Status query = cursor.value()->CheckQuery(check.callable.sql);
+    if (!query.ok()) problems.push_back(prefix + "callable.sql: " + query.message());
+  });
 }
 
 // Why execve(2) would refuse `program`, as far as a look can tell; empty
@@ -58,21 +59,34 @@ std::string WhyNotRunnable(const std::string& program, int depth = 0) {
   return why.empty() ? "" : "its interpreter " + interpreter + ": " + why;
 }
 
-void CheckCommand(const Config& config, std::vector<std::string>& problems) {
-  const std::string& program = config.callable.command[0];
-  std::string reason = WhyNotRunnable(program);
-  if (!reason.empty()) {
-    problems.push_back("callable.command: cannot run \"" + program + "\": " + reason);
-  }
+void CheckCommands(const Config& config, std::vector<std::string>& problems) {
+  ForEachCheck(config, [&problems](const CheckSettings& check, const std::string& prefix) {
+    if (check.callable.kind != CallableSettings::Kind::kCommand) return;
+    const std::string& program = check.callable.command[0];
+    std::string reason = WhyNotRunnable(program);
+    if (!reason.empty()) {
+      problems.push_back(prefix + "callable.command: cannot run \"" + program + "\": " + reason);
+    }
+  });
+}
+
+// A drain file whose presence cannot be seen drains for good.
+void CheckDrainFile(const std::string& path, std::vector<std::string>& problems) {
+  struct stat info;
+  if (stat(path.c_str(), &info) == 0 || errno == ENOENT || errno == ENOTDIR) return;
+  problems.push_back("drain_file: cannot tell whether " + path + " exists (" + strerror(errno) +
+                     "), so draining checks would always drain");
 }
 
 // Whether a request builds the cursor: a configured database that no
 // check uses is never opened, and is no problem.
 bool UsesDatabase(const Config& config) {
-  for (const std::string& service : config.services) {
-    if (service == kCursorBackendName) return true;
-  }
-  return config.callable.kind == CallableSettings::Kind::kSql;
+  bool used = false;
+  ForEachCheck(config, [&used](const CheckSettings& check, const std::string&) {
+    for (const std::string& service : check.services) used = used || service == kCursorBackendName;
+    used = used || check.callable.kind == CallableSettings::Kind::kSql;
+  });
+  return used;
 }
 
 }  // namespace
@@ -87,7 +101,8 @@ std::string RunningUserDescription() {
 std::vector<std::string> FindConfigProblems(const Config& config) {
   std::vector<std::string> problems;
   if (config.cursor_backend && UsesDatabase(config)) CheckDatabase(config, problems);
-  if (config.callable.kind == CallableSettings::Kind::kCommand) CheckCommand(config, problems);
+  CheckCommands(config, problems);
+  if (!config.drain_file.empty()) CheckDrainFile(config.drain_file, problems);
   if (!problems.empty()) {
     std::string who = "; as " + RunningUserDescription();
     for (std::string& problem : problems) problem += who;

@@ -385,9 +385,9 @@ class Server {
   }
 
   void Answer(Worker& worker, FCGX_Request& request) {
-    Request parsed;
     // libfcgi's strings die at FCGX_Finish_r; Request keeps copies.
-    if (const char* method = FCGX_GetParam("REQUEST_METHOD", request.envp)) parsed.method = method;
+    Request parsed = RequestFromVariables(
+        [&request](const char* name) { return FCGX_GetParam(name, request.envp); });
     RequestStderrLog log(request.err);
     Response response = HandleWithApp(parsed, CurrentApp(worker), worker.context, log);
     // A peer that went away is its own problem; the next request is ours.

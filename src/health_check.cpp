@@ -32,6 +32,7 @@ CheckRecord RunStep(const std::string& name, const Deadline& deadline, Step step
     record.reason = "threw an exception";
   }
   record.duration_ms = MillisecondsSince(start);
+  record.finished_at = std::chrono::system_clock::now();
   // An answer that came too late is no answer: the caller has given up.
   if (record.passed && deadline.expired()) {
     record.passed = false;
@@ -65,8 +66,8 @@ CheckOutcome RunHealthCheck(const HealthCheck& check, Container& container) {
   return outcome;
 }
 
-Response HandleHealth(const Request& request, const HealthCheck& check,
-                      const DependencyRegistry& registry, WorkerContext& worker, Log& log) {
+CheckOutcome CheckAndLog(const HealthCheck& check, const DependencyRegistry& registry,
+                         WorkerContext& worker, Log& log) {
   CheckOutcome outcome;
   {
     // The request's dependencies are gone before we answer, and nothing
@@ -76,12 +77,25 @@ Response HandleHealth(const Request& request, const HealthCheck& check,
   }
   worker.EndRequest();
   for (const CheckRecord& record : outcome.records) {
-    if (!record.passed) log.error("healthcheck: unhealthy: " + DescribeFailure(record));
+    if (!record.passed) log.error(LogPrefix(check) + "unhealthy: " + DescribeFailure(record));
   }
-  // HEAD loses its body here, once, whatever the outcome.
-  return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy,
-                      request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody,
+  return outcome;
+}
+
+Response HandleHealth(const Request& request, const HealthCheck& check,
+                      const DependencyRegistry& registry, WorkerContext& worker, Log& log) {
+  CheckOutcome outcome = CheckAndLog(check, registry, worker, log);
+  return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy, BodyModeFor(request),
                       check.failure_status);
+}
+
+std::string LogPrefix(const HealthCheck& check) {
+  return check.probe.empty() ? "healthcheck: " : "healthcheck: probe " + check.probe + ": ";
+}
+
+BodyMode BodyModeFor(const Request& request) {
+  // HEAD loses its body here, once, whatever the answer.
+  return request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody;
 }
 
 std::string DescribeFailure(const CheckRecord& record) {

@@ -4,6 +4,7 @@
 // of transports, so it is tested without a socket.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -22,11 +23,13 @@ namespace healthcheck {
 using HealthCallable = std::function<Status(Container& container)>;
 
 struct HealthCheck {
+  std::string probe;                  // The probe's name; empty for the top-level check.
   std::vector<std::string> services;  // Dependency names, built in order.
   HealthCallable callable;            // Empty: no custom check.
   std::string callable_name = "callable";
   int64_t timeout_ms = 2000;  // Bounds the whole check, every step included.
-  FailureStatus failure_status = FailureStatus::kInternalServerError;
+  int failure_status = kInternalServerError;  // 500 or 503.
+  bool drains = false;  // Answers the drain status, unchecked, while the drain file exists.
 };
 
 // What one step of the check did, for the log.
@@ -34,6 +37,7 @@ struct CheckRecord {
   std::string name;
   bool passed = false;
   double duration_ms = 0;
+  std::chrono::system_clock::time_point finished_at;  // For the report's "time".
   std::string reason;  // Why it failed; empty when it passed.
 };
 
@@ -45,13 +49,24 @@ struct CheckOutcome {
 // Runs the check; stops at the first failing step, as clearskies does.
 CheckOutcome RunHealthCheck(const HealthCheck& check, Container& container);
 
-// The whole handler: runs the check with a fresh container and a deadline,
-// ends the request in `worker` (what it keeps must be fit to keep), logs
-// each failed step, and answers with the envelope.
+// Runs the check with a fresh container and a deadline, ends the request in
+// `worker` (what it keeps must be fit to keep), and logs each failed step.
+CheckOutcome CheckAndLog(const HealthCheck& check, const DependencyRegistry& registry,
+                         WorkerContext& worker, Log& log);
+
+// The whole handler for a caller that gets the envelope: CheckAndLog, then
+// the answer.
 Response HandleHealth(const Request& request, const HealthCheck& check,
                       const DependencyRegistry& registry, WorkerContext& worker, Log& log);
 
 // "cursor_backend failed after 1.2 ms: <reason>"
 std::string DescribeFailure(const CheckRecord& record);
+
+// What a log line about `check` starts with: "healthcheck: " for the
+// top-level check, "healthcheck: probe ready: " for a probe.
+std::string LogPrefix(const HealthCheck& check);
+
+// The body mode a request's method asks for: HEAD drops the body.
+BodyMode BodyModeFor(const Request& request);
 
 }  // namespace healthcheck

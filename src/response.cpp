@@ -1,7 +1,5 @@
-// The clearskies envelope and the headers around it.
+// The clearskies envelope, the health+json report, and the headers around them.
 #include "response.h"
-
-#include <string>
 
 namespace healthcheck {
 namespace {
@@ -12,19 +10,35 @@ constexpr std::string_view kSuccessBody =
 constexpr std::string_view kFailureBody =
     R"({"status":"failure","error":"","data":[],"pagination":{},"input_errors":{}})";
 
-// Index 0 is the healthy answer; then one per FailureStatus.
-constexpr const char* kStatusLines[] = {"Status: 200 OK\r\n",
-                                        "Status: 500 Internal Server Error\r\n",
-                                        "Status: 503 Service Unavailable\r\n"};
-constexpr int kStatusCodes[] = {200, 500, 503};
-constexpr int kAnswerKinds = sizeof kStatusCodes / sizeof kStatusCodes[0];
+struct StatusLine {
+  int code;
+  const char* line;
+};
+// Index 0 is the healthy answer.
+constexpr StatusLine kStatusLines[] = {{200, "Status: 200 OK\r\n"},
+                                       {kNotFound, "Status: 404 Not Found\r\n"},
+                                       {kInternalServerError, "Status: 500 Internal Server Error\r\n"},
+                                       {kServiceUnavailable, "Status: 503 Service Unavailable\r\n"}};
+constexpr int kAnswerKinds = sizeof kStatusLines / sizeof kStatusLines[0];
+constexpr int kInternalServerErrorKind = 2;
 
-std::string BuildBytes(int kind, BodyMode body_mode) {
-  std::string_view body = EnvelopeBody(kind == 0 ? Health::kHealthy : Health::kUnhealthy);
-  std::string bytes = kStatusLines[kind];
-  bytes += "Content-Type: application/json\r\n";
+const StatusLine& StatusLineFor(int code) {
+  for (const StatusLine& status : kStatusLines) {
+    if (status.code == code) return status;
+  }
+  return kStatusLines[kInternalServerErrorKind];
+}
+
+std::string BuildBytes(const char* status_line, std::string_view content_type,
+                       std::string_view body, BodyMode body_mode) {
+  std::string bytes = status_line;
+  bytes += "Content-Type: ";
+  bytes += content_type;
+  bytes += "\r\n";
   // Load balancers and monitors must see the current answer, never a cached one.
   bytes += "Cache-Control: no-store\r\n";
+  // The same URL answers an authorised health+json caller differently.
+  bytes += "Vary: Accept, Authorization\r\n";
   // HEAD announces the length the GET body would have (RFC 9110 9.3.2).
   bytes += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   if (body_mode == BodyMode::kWithBody) bytes.append(body);
@@ -35,8 +49,11 @@ struct Answers {
   std::string bytes[kAnswerKinds][2];  // [kind][with body, headers only]
   Answers() {
     for (int kind = 0; kind < kAnswerKinds; ++kind) {
-      bytes[kind][0] = BuildBytes(kind, BodyMode::kWithBody);
-      bytes[kind][1] = BuildBytes(kind, BodyMode::kHeadersOnly);
+      std::string_view body = EnvelopeBody(kind == 0 ? Health::kHealthy : Health::kUnhealthy);
+      for (BodyMode mode : {BodyMode::kWithBody, BodyMode::kHeadersOnly}) {
+        bytes[kind][static_cast<int>(mode)] =
+            BuildBytes(kStatusLines[kind].line, "application/json", body, mode);
+      }
     }
   }
 };
@@ -47,11 +64,22 @@ std::string_view EnvelopeBody(Health health) {
   return health == Health::kHealthy ? kSuccessBody : kFailureBody;
 }
 
-Response MakeResponse(Health health, BodyMode body_mode, FailureStatus failure_status) {
+Response MakeResponse(Health health, BodyMode body_mode, int failure_status) {
   // Built once: a request only picks one.
   static const Answers kAnswers;
-  int kind = health == Health::kHealthy ? 0 : 1 + static_cast<int>(failure_status);
-  return Response{kStatusCodes[kind], kAnswers.bytes[kind][body_mode == BodyMode::kWithBody ? 0 : 1]};
+  int kind = 0;
+  if (health == Health::kUnhealthy) {
+    kind = static_cast<int>(&StatusLineFor(failure_status) - kStatusLines);
+    if (kind == 0) kind = kInternalServerErrorKind;  // 200 is no failure status.
+  }
+  return Response{kStatusLines[kind].code, kAnswers.bytes[kind][static_cast<int>(body_mode)], nullptr};
+}
+
+Response MakeHealthJsonResponse(int status_code, std::string_view body, BodyMode body_mode) {
+  const StatusLine& status = StatusLineFor(status_code);
+  auto built = std::make_shared<const std::string>(
+      BuildBytes(status.line, "application/health+json", body, body_mode));
+  return Response{status.code, *built, built};
 }
 
 }  // namespace healthcheck

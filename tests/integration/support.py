@@ -34,7 +34,7 @@ def expected_bytes(healthy, head=False):
     body = SUCCESS_BODY if healthy else FAILURE_BODY
     status = b"200 OK" if healthy else b"500 Internal Server Error"
     head_bytes = (b"Status: " + status + b"\r\nContent-Type: application/json\r\n"
-                  b"Cache-Control: no-store\r\nContent-Length: " + str(len(body)).encode() +
+                  b"Cache-Control: no-store\r\nVary: Accept, Authorization\r\nContent-Length: " + str(len(body)).encode() +
                   b"\r\n\r\n")
     return head_bytes if head else head_bytes + body
 

@@ -31,7 +31,7 @@ RSS_SLACK_KIB = 1024
 # grows by design, so only answers and descriptors are judged.
 SANITIZED = bool(os.environ.get("HEALTHCHECK_SANITIZED"))
 SUCCESS = (b"Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-           b"Content-Length: 75\r\n\r\n"
+           b"Vary: Accept, Authorization\r\nContent-Length: 75\r\n\r\n"
            b'{"status":"success","error":"","data":{},"pagination":{},"input_errors":{}}')
 
 

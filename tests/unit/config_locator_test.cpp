@@ -36,7 +36,7 @@ TEST_CASE("no file means the empty configuration, with a notice of where the sea
   search.program_folder = "/srv/www/health";
   Result<Config> config = LoadLocatedConfig(search, std::nullopt);
   REQUIRE(config.ok());
-  CHECK(config->services.empty());
+  CHECK(config->check.services.empty());
   CHECK(config->source.empty());
   CHECK(config->not_found_notice ==
         "healthcheck: no configuration found (no --config, $HEALTHCHECK_CONFIG not set, no "
@@ -66,7 +66,7 @@ TEST_CASE("a located file is loaded") {
   Result<Config> config = LoadLocatedConfig(search, LocateConfig(search));
   REQUIRE_MESSAGE(config.ok(), config.status().message());
   CHECK(config->source == dir.file("healthcheck.json"));
-  CHECK(config->services == std::vector<std::string>{"memory_backend"});
+  CHECK(config->check.services == std::vector<std::string>{"memory_backend"});
   CHECK(config->not_found_notice.empty());
 }
 

@@ -19,6 +19,9 @@ using namespace healthcheck;
 
 namespace {
 const std::string kFile = "/etc/hc/healthcheck.json";
+const std::string kTopLevelKeys =
+    "\"callable\", \"cursor_backend\", \"details\", \"drain_file\", \"drain_status\", \"drains\", "
+    "\"failure_status\", \"probes\", \"services\", \"timeout_ms\"";
 
 std::string ErrorOf(const std::string& text) {
   Result<Config> config = ParseConfig(text, kFile);
@@ -36,10 +39,10 @@ std::string Bytes(const char (&text)[N]) {
 TEST_CASE("an empty object is a valid configuration with the defaults") {
   Result<Config> config = ParseConfig("{}", kFile);
   REQUIRE(config.ok());
-  CHECK(config->services.empty());
-  CHECK(config->callable.kind == CallableSettings::Kind::kNone);
+  CHECK(config->check.services.empty());
+  CHECK(config->check.callable.kind == CallableSettings::Kind::kNone);
   CHECK_FALSE(config->cursor_backend.has_value());
-  CHECK(config->request_timeout_ms == 2000);
+  CHECK(config->check.timeout_ms == 2000);
   CHECK(config->source == kFile);
 }
 
@@ -51,13 +54,13 @@ TEST_CASE("the full example parses, with the database beside the config file") {
     "timeout_ms": 1500})",
                                       kFile);
   REQUIRE(config.ok());
-  CHECK(config->services == std::vector<std::string>{"memory_backend", "cursor_backend"});
-  CHECK(config->callable.kind == CallableSettings::Kind::kSql);
-  CHECK(config->callable.sql == "SELECT count(*) = 0 FROM failed_jobs");
+  CHECK(config->check.services == std::vector<std::string>{"memory_backend", "cursor_backend"});
+  CHECK(config->check.callable.kind == CallableSettings::Kind::kSql);
+  CHECK(config->check.callable.sql == "SELECT count(*) = 0 FROM failed_jobs");
   REQUIRE(config->cursor_backend.has_value());
   CHECK(config->cursor_backend->database == "/etc/hc/app.db");
   CHECK(config->cursor_backend->busy_timeout_ms == 250);
-  CHECK(config->request_timeout_ms == 1500);
+  CHECK(config->check.timeout_ms == 1500);
 }
 
 TEST_CASE("absolute paths stay; a command's program is found like the database") {
@@ -66,8 +69,8 @@ TEST_CASE("absolute paths stay; a command's program is found like the database")
       kFile);
   REQUIRE(config.ok());
   CHECK(config->cursor_backend->database == "/srv/app.db");
-  CHECK(config->callable.kind == CallableSettings::Kind::kCommand);
-  CHECK(config->callable.command == std::vector<std::string>{"/etc/hc/bin/check", "-q"});
+  CHECK(config->check.callable.kind == CallableSettings::Kind::kCommand);
+  CHECK(config->check.callable.command == std::vector<std::string>{"/etc/hc/bin/check", "-q"});
   CHECK(config->cursor_backend->busy_timeout_ms == 1000);
 }
 
@@ -94,7 +97,7 @@ TEST_CASE("relative paths resolve against the config file's folder, as written")
 TEST_CASE("a cursor_backend with no service or callable using it is still accepted") {
   Result<Config> config = ParseConfig(R"({"cursor_backend": {"database": "a", "timeout_ms": 0}})", kFile);
   REQUIRE(config.ok());
-  CHECK(config->services.empty());
+  CHECK(config->check.services.empty());
   CHECK(config->cursor_backend->busy_timeout_ms == 0);
 }
 
@@ -107,8 +110,7 @@ TEST_CASE("errors name the file, the line and the key") {
         kFile + ":3: \"services\": unknown service \"redis\" (known: \"memory_backend\", "
                 "\"cursor_backend\")");
   CHECK(ErrorOf("{\"servcies\": []}") ==
-        kFile + ":1: \"servcies\": unknown key (expected one of \"callable\", "
-                "\"cursor_backend\", \"failure_status\", \"services\", \"timeout_ms\")");
+        kFile + ":1: \"servcies\": unknown key (expected one of " + kTopLevelKeys + ")");
   CHECK(ErrorOf("{\"services\": [], \"services\": []}") ==
         kFile + ":1: \"services\": appears more than once");
 }
@@ -125,11 +127,9 @@ TEST_CASE("a repeated key is reported at the line where it repeats") {
 
 TEST_CASE("unknown keys are named at any level, with the keys that are allowed") {
   CHECK(ErrorOf("{\"services\": [],\n\n \"bogus\": 1}") ==
-        kFile + ":3: \"bogus\": unknown key (expected one of \"callable\", "
-                "\"cursor_backend\", \"failure_status\", \"services\", \"timeout_ms\")");
+        kFile + ":3: \"bogus\": unknown key (expected one of " + kTopLevelKeys + ")");
   CHECK(ErrorOf("{\"Services\": []}") ==
-        kFile + ":1: \"Services\": unknown key (expected one of \"callable\", "
-                "\"cursor_backend\", \"failure_status\", \"services\", \"timeout_ms\")");
+        kFile + ":1: \"Services\": unknown key (expected one of " + kTopLevelKeys + ")");
   CHECK(ErrorOf("{\"cursor_backend\": {\"database\": \"a\",\n\"path\": \"b\"}}") ==
         kFile + ":2: \"cursor_backend.path\": unknown key (expected one of \"database\", "
                 "\"timeout_ms\")");
@@ -232,8 +232,8 @@ TEST_CASE("timeout_ms must be a whole number of milliseconds in range") {
   CHECK(ErrorOf("{\"timeout_ms\": null}") == kFile + kExpected);
   CHECK(ErrorOf("{\"timeout_ms\": true}") == kFile + kExpected);
   CHECK(ErrorOf("{\"timeout_ms\": 9223372036854775808}") == kFile + kExpected);
-  CHECK(ParseConfig("{\"timeout_ms\": 60000}", kFile)->request_timeout_ms == 60000);
-  CHECK(ParseConfig("{\"timeout_ms\": 1}", kFile)->request_timeout_ms == 1);
+  CHECK(ParseConfig("{\"timeout_ms\": 60000}", kFile)->check.timeout_ms == 60000);
+  CHECK(ParseConfig("{\"timeout_ms\": 1}", kFile)->check.timeout_ms == 1);
 }
 
 TEST_CASE("cursor_backend.timeout_ms allows 0 to 60000 whole milliseconds") {
@@ -367,7 +367,7 @@ TEST_CASE("LoadConfig refuses a file group or others may write, and reads one on
     REQUIRE(chmod(path.c_str(), mode) == 0);
     Result<Config> config = LoadConfig(path);
     REQUIRE_MESSAGE(config.ok(), config.status().message());
-    CHECK(config->services == std::vector<std::string>{"memory_backend"});
+    CHECK(config->check.services == std::vector<std::string>{"memory_backend"});
   }
 }
 
