@@ -1,15 +1,22 @@
 // libFuzzer target: the request-to-response path. The first byte picks a
-// configuration, the rest is the request method; the answer must always be
-// one of the four envelope answers, HEAD without a body.
+// configuration; the rest, split at '\n', is the method, the path, Accept,
+// Authorization and REMOTE_ADDR. The answer must be an envelope answer (HEAD
+// without a body) unless the caller is authorised and asked for the report,
+// and then it is health+json; never anything else.
 #include <stddef.h>
 #include <stdint.h>
 
 #include <string>
+#include <string_view>
 
 #include "../../src/app.h"
+#include "../../src/authorization.h"
 #include "../../src/config.h"
+#include "../../src/health_json.h"
 
 namespace {
+
+constexpr char kToken[] = "fuzz-token-0123456789";
 
 const healthcheck::App& PickApp(uint8_t selector) {
   static const auto kApps = [] {
@@ -21,29 +28,57 @@ const healthcheck::App& PickApp(uint8_t selector) {
                  "cursor_backend": {"database": "/nonexistent/app.db"}})",
              R"({"callable": {"sql": "SELECT 1"},
                  "cursor_backend": {"database": "/nonexistent/app.db"}})",
+             R"({"failure_status": 503, "cursor_backend": {"database": "/nonexistent/app.db"},
+                 "probes": {"live": {"services": ["memory_backend"]},
+                            "ready": {"services": ["cursor_backend"], "drains": true},
+                            "gone": {"services": ["memory_backend"], "drains": true}},
+                 "drain_file": "/", "drain_status": 404,
+                 "details": {"token_file": "token", "trusted_addresses": ["10.0.0.0/8", "::1"]}})",
          }) {
-      apps.push_back(healthcheck::BuildApp(healthcheck::ParseConfig(text, "/f.json").value()));
+      healthcheck::Config config = healthcheck::ParseConfig(text, "/f.json").value();
+      // ParseConfig reads no files: the token LoadConfig would read.
+      if (config.details) config.details->token = kToken;
+      apps.push_back(healthcheck::BuildApp(config));
     }
     return apps;
   }();
   return *kApps[selector % kApps.size()];
 }
 
+// The next '\n'-separated field of `rest`.
+std::string NextField(std::string_view& rest) {
+  size_t end = rest.find('\n');
+  std::string field(rest.substr(0, end));
+  rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+  return field;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace healthcheck;
   if (size == 0) return 0;
-  healthcheck::Request request;
-  request.method.assign(reinterpret_cast<const char*>(data + 1), size - 1);
-  healthcheck::MemoryLog log;
-  healthcheck::WorkerContext worker;
-  healthcheck::Response response =
-      healthcheck::HandleWithApp(request, PickApp(data[0]), worker, log);
-  healthcheck::Health health =
-      response.status_code == 200 ? healthcheck::Health::kHealthy : healthcheck::Health::kUnhealthy;
-  healthcheck::BodyMode mode = request.is_head() ? healthcheck::BodyMode::kHeadersOnly
-                                                 : healthcheck::BodyMode::kWithBody;
-  if (response.bytes != healthcheck::MakeResponse(health, mode).bytes) __builtin_trap();
-  if ((response.status_code == 200) != log.lines.empty()) __builtin_trap();
+  std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  Request request;
+  request.method = NextField(rest);
+  request.path = NextField(rest);
+  request.accept = NextField(rest);
+  request.authorization = NextField(rest);
+  request.remote_addr = NextField(rest);
+  const App& app = PickApp(data[0]);
+  MemoryLog log;
+  WorkerContext worker;
+  Response response = HandleWithApp(request, app, worker, log);
+  BodyMode mode = request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody;
+  bool detailed = app.config.details && AcceptsHealthJson(request.accept) &&
+                  IsAuthorised(*app.config.details, request);
+  if (detailed) {
+    if (response.bytes.find("Content-Type: application/health+json\r\n") == std::string_view::npos) {
+      __builtin_trap();
+    }
+    return 0;
+  }
+  Health health = response.status_code == 200 ? Health::kHealthy : Health::kUnhealthy;
+  if (response.bytes != MakeResponse(health, mode, response.status_code).bytes) __builtin_trap();
   return 0;
 }
