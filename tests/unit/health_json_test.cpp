@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
-#include <regex>
+#include <cctype>
 
 using namespace healthcheck;
 
@@ -81,7 +81,14 @@ TEST_CASE("the time is RFC 3339 in UTC with milliseconds") {
   record.finished_at = std::chrono::system_clock::now();
   rapidjson::Document document = Parse(HealthJsonBody(true, {record}, ""));
   std::string time = document["checks"]["memory_backend:responseTime"][0]["time"].GetString();
-  CHECK(std::regex_match(time, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
+  // YYYY-MM-DDTHH:MM:SS.mmmZ, by shape (std::regex trips g++ 12's warnings
+  // under the sanitizer build).
+  const std::string kShape = "dddd-dd-ddTdd:dd:dd.dddZ";
+  REQUIRE(time.size() == kShape.size());
+  for (size_t i = 0; i < kShape.size(); ++i) {
+    CAPTURE(i);
+    CHECK((kShape[i] == 'd' ? isdigit(static_cast<unsigned char>(time[i])) != 0 : time[i] == kShape[i]));
+  }
 }
 
 TEST_CASE("Accept: only application/health+json itself asks for the report") {
