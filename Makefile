@@ -33,7 +33,7 @@ RUN_PACKAGES  := g++ make pkg-config python3 libfcgi-dev rapidjson-dev libsqlite
                  nginx-light spawn-fcgi curl
 # Everything the tests need besides: every web server, doctest, clang for the fuzzers.
 DEPS_PACKAGES := $(RUN_PACKAGES) libfcgi-bin doctest-dev clang libclang-rt-14-dev \
-                 apache2 libapache2-mod-fcgid lighttpd haproxy
+                 apache2 libapache2-mod-fcgid lighttpd haproxy python3-jsonschema
 
 LIB_SOURCES  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
