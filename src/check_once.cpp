@@ -7,9 +7,20 @@
 
 namespace healthcheck {
 
-int RunCheckOnce(const App& app, bool quiet, Log& log) {
+int RunCheckOnce(const App& app, const std::string& probe, bool quiet, Log& log) {
+  Request request;
+  if (!probe.empty()) {
+    request.path = "/" + probe;
+    if (RouteRequest(app, request.path).probe != probe) {
+      std::string known;
+      for (const HealthCheck& check : app.probes) known += (known.empty() ? "" : ", ") + check.probe;
+      log.error("--probe " + probe + ": the configuration has no such probe (" +
+                (known.empty() ? std::string("it has none") : "it has: " + known) + ")");
+      return kExitUsage;
+    }
+  }
   WorkerContext worker;
-  Response response = HandleWithApp(Request{}, app, worker, log);
+  Response response = HandleWithApp(request, app, worker, log);
   bool healthy = response.status_code == 200;
   if (healthy && quiet) return kExitOk;
   std::string_view body = EnvelopeBody(healthy ? Health::kHealthy : Health::kUnhealthy);

@@ -53,7 +53,8 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
       inline_value = argument.substr(equals + 1);
     }
     Status status = Status::Ok();
-    if (flag == "--config" || flag == "--listen" || flag == "--threads" || flag == "--workers" ||
+    if (flag == "--config" || flag == "--listen" || flag == "--probe" || flag == "--threads" ||
+        flag == "--workers" ||
         flag == "--max-requests" || flag == "--idle-timeout-ms" || flag == "--max-worker-rss-mib" ||
         flag == "--socket-owner" || flag == "--socket-group" || flag == "--socket-mode") {
       Result<std::string> value =
@@ -64,6 +65,9 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
         options.config_path = value.value();
       } else if (flag == "--listen") {
         options.listen = value.value();
+      } else if (flag == "--probe") {
+        if (value.value().empty()) return Status::Error("--probe: expects a probe name");
+        options.probe = value.value();
       } else if (flag == "--socket-owner" || flag == "--socket-group" || flag == "--socket-mode") {
         if (value.value().empty()) return Status::Error(flag + ": expects a value");
         (flag == "--socket-owner"   ? options.socket_owner
@@ -114,6 +118,9 @@ Result<Options> ParseOptions(int argc, const char* const* argv) {
   if (options.quiet && options.mode != Mode::kCheck) {
     return Status::Error("--quiet: only with --check");
   }
+  if (options.probe && options.mode != Mode::kCheck) {
+    return Status::Error("--probe: only with --check");
+  }
   bool unix_listen = options.listen && options.listen->rfind("unix:", 0) == 0;
   if ((options.socket_owner || options.socket_group || options.socket_mode) && !unix_listen) {
     return Status::Error("--socket-owner, --socket-group, --socket-mode: only with --listen unix:PATH");
@@ -144,7 +151,9 @@ Modes:
   --check                   run the check once, print the body, exit 0 when
                             healthy and 1 when not (container HEALTHCHECK, cron);
                             reasons go to stderr; --quiet prints nothing on
-                            stdout when healthy (warnings still go to stderr)
+                            stdout when healthy (warnings still go to stderr);
+                            --probe NAME runs that probe instead of the
+                            top-level check
   --test-config             check the configuration as a request would, as
                             the user it runs as, writing nothing: the file,
                             the database (opened read-only, as any reader

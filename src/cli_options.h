@@ -42,6 +42,8 @@ struct Options {
   int max_worker_rss_mib = kDefaultMaxWorkerRssMib;
   // --check --quiet: nothing on stdout when healthy (cron mails output).
   bool quiet = false;
+  // --check --probe NAME: the probe to run instead of the top-level check.
+  std::optional<std::string> probe;
   // For --listen unix:PATH, as php-fpm's listen.owner, .group and .mode:
   // names or numbers, resolved when the socket is made; mode in octal.
   std::optional<std::string> socket_owner;

@@ -141,7 +141,7 @@ int Run(int argc, char** argv) {
   if (options.mode == Mode::kCheck) {
     TerminateOnServerSignals();
     if (!config.ok()) return refuse_configuration();
-    return RunCheckOnce(*BuildApp(config.value()), options.quiet, log);
+    return RunCheckOnce(*BuildApp(config.value()), options.probe.value_or(""), options.quiet, log);
   }
 
   if (options.listen) {

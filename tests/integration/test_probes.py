@@ -241,3 +241,23 @@ class ProbeConfigTest(ProbeCase):
                       "(database %s); drains; drain file %s (answers 404); details for token holders "
                       "and 1 trusted network" % (self.path("app.db"), self.path("drain")),
                       server.log_text())
+
+
+class CheckProbeTest(ProbeCase):
+
+    def test_check_runs_the_named_probe_and_refuses_an_unknown_one(self):
+        os.unlink(self.path("app.db"))
+        live = self.run_binary(["--check", "--probe", "live", "--config", self.config])
+        self.assertEqual((live.returncode, live.stdout), (0, SUCCESS_BODY + b"\n"))
+        ready = self.run_binary(["--check", "--probe", "ready", "--config", self.config])
+        self.assertEqual((ready.returncode, ready.stdout), (1, FAILURE_BODY + b"\n"))
+        self.assertIn(b"healthcheck: probe ready: unhealthy: cursor_backend failed", ready.stderr)
+        top = self.run_binary(["--check", "--config", self.config])
+        self.assertEqual(top.returncode, 1)
+        unknown = self.run_binary(["--check", "--probe", "redy", "--config", self.config])
+        self.assertEqual((unknown.returncode, unknown.stdout), (64, b""))
+        self.assertEqual(unknown.stderr.decode().strip(),
+                         "--probe redy: the configuration has no such probe (it has: live, ready)")
+        alone = self.run_binary(["--probe", "live", "--config", self.config])
+        self.assertEqual(alone.returncode, 64)
+        self.assertIn(b"--probe: only with --check", alone.stderr)
