@@ -202,3 +202,190 @@ class ServerTestCase(TestCase):
     def assertLogged(self, log_path, text="cursor_backend failed"):
         wait_for(lambda: text in read_text(log_path), timeout=5,
                  what="%r in %s" % (text, log_path))
+
+
+# --- Probes, drain and the detailed report (issue 12) --------------------
+# The shipped conf/probes.json behind a real server: its token and drain
+# file moved into the test's folder, its database (app.db) beside it.
+
+PROBES_EXAMPLE = "conf/probes.json"
+DEFAULT_TOKEN_FILE = "/etc/healthcheck/token"
+DEFAULT_DRAIN_FILE = "/run/healthcheck/drain"
+PROBE_TOKEN = "e2e-probe-token-4f9c2a7d1b"
+HEALTH_JSON = "application/health+json"
+VARY = "Accept, Authorization"
+# A loopback caller that is not 127.0.0.1: "untrusted" when only 127.0.0.1/32 is.
+OTHER_LOOPBACK = "127.0.0.2"
+
+
+def http_fetch(port, path, headers=None, method="GET", source=None, timeout=10):
+    """http_request with request headers, from the local address `source`
+    when given; (status, headers dict with lower-case names, body bytes)."""
+    source_address = (source, 0) if source else None
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                            source_address=source_address)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, {name.lower(): value for name, value in response.getheaders()}, data
+    finally:
+        connection.close()
+
+
+class ProbeTestCase(ServerTestCase):
+    """conf/probes.json through a web server: the probes follow the
+    database, the drain file flips ready, and only an authorised caller who
+    asks gets the report. The assert* methods take the server's port and the
+    prefix the probe names follow ("/health/", "/cgi-bin/healthcheck/")."""
+
+    def probes_config(self, run_as, trusted_addresses=None):
+        """The shipped example in the temp folder, its token file readable by
+        `run_as` (the responder's user) alone, and a healthy database."""
+        import json
+        text = fill(shipped(PROBES_EXAMPLE), {DEFAULT_TOKEN_FILE: self.path("token"),
+                                              DEFAULT_DRAIN_FILE: self.path("drain")})
+        settings = json.loads(text)
+        self.failure_status = settings["failure_status"]
+        self.drain_status = settings["drain_status"]
+        if trusted_addresses is not None:
+            settings["details"]["trusted_addresses"] = trusted_addresses
+            text = json.dumps(settings, indent=2)
+        config = self.path("healthcheck.json")
+        with open(config, "w") as out:
+            out.write(text)
+        os.chmod(config, 0o644)
+        with open(self.path("token"), "w") as out:
+            out.write(PROBE_TOKEN + "\n")
+        user = pwd.getpwnam(run_as)
+        os.chown(self.path("token"), user.pw_uid, user.pw_gid)
+        os.chmod(self.path("token"), 0o600)
+        make_database(self.path("app.db"))
+        os.chmod(self.path("app.db"), 0o644)
+        return config
+
+    def assertEnvelope(self, port, path, status, headers=None, source=None):
+        """The exact clearskies answer: `status`, the success or failure body
+        byte for byte, and the headers every answer carries."""
+        got_status, got_headers, body = http_fetch(port, path, headers, source=source)
+        self.assertEqual((got_status, body), (status, SUCCESS_BODY if status == 200 else FAILURE_BODY),
+                         "%s %r" % (path, headers))
+        self.assertEqual(got_headers.get("content-type"), "application/json")
+        self.assertEqual(got_headers.get("cache-control"), "no-store")
+        self.assertEqual(got_headers.get("vary"), VARY)
+
+    def assertProbesFollowTheDatabase(self, port, prefix, top, log_path):
+        """live needs no database; ready, startup and the top-level check do."""
+        names = ["live", "ready", "startup"]
+        for name in names:
+            self.assertEnvelope(port, prefix + name, 200)
+        self.assertEnvelope(port, top, 200)
+        os.rename(self.path("app.db"), self.path("app.db.saved"))
+        self.assertEnvelope(port, prefix + "live", 200)
+        self.assertEnvelope(port, prefix + "ready", self.failure_status)
+        self.assertEnvelope(port, prefix + "startup", self.failure_status)
+        self.assertEnvelope(port, top, self.failure_status)
+        status, headers, body = http_fetch(port, prefix + "ready", method="HEAD")
+        self.assertEqual((status, body, headers.get("vary")), (self.failure_status, b"", VARY))
+        self.assertLogged(log_path, "healthcheck: probe ready: unhealthy: cursor_backend failed")
+        self.assertLogged(log_path, 'cannot open "%s"' % self.path("app.db"))
+        self.assertFalse(os.path.exists(self.path("app.db")))  # Never created.
+        os.rename(self.path("app.db.saved"), self.path("app.db"))
+        self.assertEnvelope(port, prefix + "ready", 200)
+
+    def assertDrainFlipsReady(self, port, prefix, top, log_path):
+        """While the drain file exists ready answers the drain status without
+        running; live, startup and the top-level check do not drain."""
+        drain = self.path("drain")
+        self.assertEnvelope(port, prefix + "ready", 200)
+        open(drain, "w").close()
+        self.assertEnvelope(port, prefix + "ready", self.drain_status)
+        status, headers, body = http_fetch(port, prefix + "ready", method="HEAD")
+        self.assertEqual((status, body, headers.get("vary")), (self.drain_status, b"", VARY))
+        for path in (prefix + "live", prefix + "startup", top):
+            self.assertEnvelope(port, path, 200)
+        # Drained means not run: a missing database changes nothing.
+        os.rename(self.path("app.db"), self.path("app.db.saved"))
+        self.assertEnvelope(port, prefix + "ready", self.drain_status)
+        os.rename(self.path("app.db.saved"), self.path("app.db"))
+        self.assertLogged(log_path, "healthcheck: draining: %s exists" % drain)
+        os.unlink(drain)
+        self.assertEnvelope(port, prefix + "ready", 200)
+        self.assertEnvelope(port, prefix + "live", 200)
+
+    def assertDrainOverLogged(self, log_path):
+        """A long-running responder says when the drain ends (a CGI process,
+        which remembers nothing, cannot)."""
+        self.assertLogged(log_path, "healthcheck: drain over: %s is gone" % self.path("drain"))
+
+    def detailed_report(self, port, path, headers, source=None):
+        """The health+json answer of an authorised caller, checked against
+        the draft's schema; returns (status, document)."""
+        from tests.integration.health_json import validate_health_json
+        status, got_headers, body = http_fetch(port, path, headers, source=source)
+        self.assertEqual(got_headers.get("content-type"), HEALTH_JSON, body[:200])
+        self.assertEqual(got_headers.get("cache-control"), "no-store")
+        self.assertEqual(got_headers.get("vary"), VARY)
+        return status, validate_health_json(body)
+
+    def assertFailingReport(self, status, document):
+        """The report of ready with the database gone: the status of the
+        envelope, and the failing step with its reason."""
+        self.assertEqual(status, self.failure_status)
+        self.assertEqual(document["status"], "fail")
+        reason = 'cannot open "%s"' % self.path("app.db")
+        self.assertIn("cursor_backend failed", document["output"])
+        self.assertIn(reason, document["output"])
+        failed = document["checks"]["cursor_backend:responseTime"][0]
+        self.assertEqual((failed["status"], failed["observedUnit"]), ("fail", "ms"))
+        self.assertIn(reason, failed["output"])
+        self.assertEqual(document["checks"]["memory_backend:responseTime"][0]["status"], "pass")
+
+    def assertReportOnlyForTheAuthorised(self, port, prefix):
+        """With the database gone (the report would hold a reason): the
+        token holder who asks gets it; everyone else gets the envelope byte
+        for byte. Expects a configuration that trusts no loopback address."""
+        asks = {"Accept": HEALTH_JSON}
+        bearer = {"Authorization": "Bearer " + PROBE_TOKEN}
+        status, document = self.detailed_report(port, prefix + "ready", dict(asks, **bearer))
+        self.assertEqual((status, document["status"]), (200, "pass"))
+        self.assertEqual(sorted(document["checks"]),
+                         ["cursor_backend:responseTime", "memory_backend:responseTime"])
+        os.rename(self.path("app.db"), self.path("app.db.saved"))
+        self.addCleanup(os.rename, self.path("app.db.saved"), self.path("app.db"))
+        self.assertFailingReport(*self.detailed_report(port, prefix + "ready", dict(asks, **bearer)))
+        # The scheme in any case (RFC 9110), and a list of media types.
+        self.assertFailingReport(*self.detailed_report(
+            port, prefix + "ready", {"Accept": "application/json, %s;q=0.9" % HEALTH_JSON,
+                                     "Authorization": "bearer " + PROBE_TOKEN}))
+        spoofed = {"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1",
+                   "Forwarded": "for=127.0.0.1", "Client-IP": "127.0.0.1"}
+        others = {"anonymous": {},
+                  "anonymous who asks": asks,
+                  "authorised who does not ask": bearer,
+                  "authorised who asks for plain JSON": dict(bearer, Accept="application/json"),
+                  "a token one character short": dict(asks, Authorization="Bearer " + PROBE_TOKEN[:-1]),
+                  "a token one character long": dict(asks, Authorization="Bearer " + PROBE_TOKEN + "x"),
+                  "the token as Basic credentials": dict(asks, Authorization="Basic " + PROBE_TOKEN),
+                  "a spoofed forwarded-for": dict(asks, **spoofed)}
+        for what, headers in others.items():
+            with self.subTest(caller=what):
+                self.assertEnvelope(port, prefix + "ready", self.failure_status, headers)
+        self.assertEnvelope(port, prefix + "live", 200, dict(asks, **spoofed))
+
+    def assertTrustedAddressIsTheCallersOwn(self, port, prefix):
+        """With 127.0.0.1/32 trusted: a caller from 127.0.0.1 gets the report
+        without a token; one from 127.0.0.2 saying X-Forwarded-For:
+        127.0.0.1 gets the envelope byte for byte."""
+        asks = {"Accept": HEALTH_JSON}
+        os.rename(self.path("app.db"), self.path("app.db.saved"))
+        self.addCleanup(os.rename, self.path("app.db.saved"), self.path("app.db"))
+        self.assertFailingReport(*self.detailed_report(port, prefix + "ready", asks))
+        spoofed = dict(asks, **{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1",
+                                "Forwarded": "for=127.0.0.1"})
+        self.assertEnvelope(port, prefix + "ready", self.failure_status, spoofed,
+                            source=OTHER_LOOPBACK)
+        # The token still works from anywhere.
+        self.assertFailingReport(*self.detailed_report(
+            port, prefix + "ready", dict(asks, Authorization="Bearer " + PROBE_TOKEN),
+            source=OTHER_LOOPBACK))

@@ -1,0 +1,62 @@
+"""conf/probes.json behind nginx (the shipped location file's /health/
+prefix, and the shipped nginx.conf), the responder started by spawn-fcgi:
+live, ready and startup follow the database as each should, the drain file
+flips ready, and only an authorised caller who asks sees the report."""
+import os
+
+from tests.e2e.servers import ProbeTestCase, fill, free_port, port_open, shipped
+from tests.e2e.test_nginx import MINIMAL_NGINX
+
+RESPONDER_USER = "nobody"  # conf/spawn-fcgi.sh's default.
+
+
+class NginxProbesTest(ProbeTestCase):
+
+    def start_behind_snippets(self, config):
+        """The responder on a unix socket, nginx with the shipped upstream and
+        location files; returns nginx's port."""
+        socket_path = self.path("healthcheck.sock")
+        self.spawn_responder(config, socket_path=socket_path)
+        upstream = fill(shipped("nginx/healthcheck-upstream-unix.conf"),
+                        {"/run/healthcheck/healthcheck.sock": socket_path})
+        location = shipped("nginx/healthcheck-location.conf").replace(
+            "include fastcgi_params;", "include /etc/nginx/fastcgi_params;")
+        self.assertIn("location ^~ /health/ {", location)
+        port = free_port()
+        prefix = self.path("nginx")
+        os.makedirs(prefix)
+        with open(os.path.join(prefix, "nginx.conf"), "w") as out:
+            out.write(MINIMAL_NGINX % {"p": prefix, "upstream": upstream, "port": port,
+                                       "location": location})
+        self.nginx_error_log = os.path.join(prefix, "error.log")
+        self.start(["nginx", "-c", os.path.join(prefix, "nginx.conf"), "-p", prefix],
+                   "nginx.out", lambda: port_open(port))
+        return port
+
+    def start_behind_nginx_conf(self, config):
+        """The same with the shipped whole nginx.conf."""
+        socket_path = self.path("healthcheck.sock")
+        self.spawn_responder(config, socket_path=socket_path)
+        port = free_port()
+        self.start_nginx("unix:" + socket_path, port)
+        return port
+
+    def test_probes_follow_the_database_and_the_drain_file(self):
+        port = self.start_behind_snippets(self.probes_config(RESPONDER_USER, ["10.0.0.0/8"]))
+        self.assertProbesFollowTheDatabase(port, "/health/", "/health", self.nginx_error_log)
+        self.assertDrainFlipsReady(port, "/health/", "/health", self.nginx_error_log)
+        self.assertDrainOverLogged(self.nginx_error_log)
+        # A name the configuration does not define runs the top-level check.
+        os.unlink(self.path("app.db"))
+        for path in ("/health/nope", "/health/", "/health/live/"):
+            with self.subTest(path=path):
+                self.assertEnvelope(port, path, self.failure_status)
+        self.assertEnvelope(port, "/health/live?x=/ready", 200)  # The query never chooses.
+
+    def test_report_for_the_token_holder_envelope_for_everyone_else(self):
+        port = self.start_behind_nginx_conf(self.probes_config(RESPONDER_USER, ["10.0.0.0/8"]))
+        self.assertReportOnlyForTheAuthorised(port, "/health/")
+
+    def test_trusted_address_is_the_callers_own_not_a_forwarded_for(self):
+        port = self.start_behind_snippets(self.probes_config(RESPONDER_USER, ["127.0.0.1/32", "::1"]))
+        self.assertTrustedAddressIsTheCallersOwn(port, "/health/")
