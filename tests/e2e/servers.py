@@ -4,7 +4,9 @@ folder, is waited for with a bound, and is always stopped.
 
 The configurations are the files shipped in nginx/ and conf/, with their
 default paths and ports replaced by the test's own."""
+import contextlib
 import http.client
+import json
 import os
 import pwd
 import shutil
@@ -218,6 +220,12 @@ VARY = "Accept, Authorization"
 OTHER_LOOPBACK = "127.0.0.2"
 
 
+def vary_names(value):
+    """The header names of a Vary value, as a list: Apache joins them with a
+    bare comma ("Accept,Authorization"), which means the same (RFC 9110 5.6.1)."""
+    return [name.strip().lower() for name in (value or "").split(",") if name.strip()]
+
+
 def http_fetch(port, path, headers=None, method="GET", source=None, timeout=10):
     """http_request with request headers, from the local address `source`
     when given; (status, headers dict with lower-case names, body bytes)."""
@@ -237,12 +245,12 @@ class ProbeTestCase(ServerTestCase):
     """conf/probes.json through a web server: the probes follow the
     database, the drain file flips ready, and only an authorised caller who
     asks gets the report. The assert* methods take the server's port and the
-    prefix the probe names follow ("/health/", "/cgi-bin/healthcheck/")."""
+    prefix the probe names follow ("/health/", "/cgi-bin/healthcheck/"), and
+    leave the database and the drain file as they found them."""
 
     def probes_config(self, run_as, trusted_addresses=None):
         """The shipped example in the temp folder, its token file readable by
         `run_as` (the responder's user) alone, and a healthy database."""
-        import json
         text = fill(shipped(PROBES_EXAMPLE), {DEFAULT_TOKEN_FILE: self.path("token"),
                                               DEFAULT_DRAIN_FILE: self.path("drain")})
         settings = json.loads(text)
@@ -264,33 +272,47 @@ class ProbeTestCase(ServerTestCase):
         os.chmod(self.path("app.db"), 0o644)
         return config
 
+    @contextlib.contextmanager
+    def database_gone(self):
+        """The database moved away for the block (as a failed mount would)."""
+        os.rename(self.path("app.db"), self.path("app.db.saved"))
+        try:
+            yield
+        finally:
+            os.rename(self.path("app.db.saved"), self.path("app.db"))
+
+    def assertVary(self, headers):
+        """Every answer's Vary reached the client, whatever its spacing."""
+        self.assertEqual(vary_names(headers.get("vary")), vary_names(VARY), headers)
+
     def assertEnvelope(self, port, path, status, headers=None, source=None):
         """The exact clearskies answer: `status`, the success or failure body
         byte for byte, and the headers every answer carries."""
         got_status, got_headers, body = http_fetch(port, path, headers, source=source)
-        self.assertEqual((got_status, body), (status, SUCCESS_BODY if status == 200 else FAILURE_BODY),
-                         "%s %r" % (path, headers))
+        expected = SUCCESS_BODY if status == 200 else FAILURE_BODY
+        self.assertEqual((got_status, body), (status, expected), "%s %r" % (path, headers))
         self.assertEqual(got_headers.get("content-type"), "application/json")
         self.assertEqual(got_headers.get("cache-control"), "no-store")
-        self.assertEqual(got_headers.get("vary"), VARY)
+        self.assertVary(got_headers)
+
+    def assertHeadAnswers(self, port, path, status):
+        got_status, headers, body = http_fetch(port, path, method="HEAD")
+        self.assertEqual((got_status, body), (status, b""))
+        self.assertVary(headers)
 
     def assertProbesFollowTheDatabase(self, port, prefix, top, log_path):
         """live needs no database; ready, startup and the top-level check do."""
-        names = ["live", "ready", "startup"]
-        for name in names:
-            self.assertEnvelope(port, prefix + name, 200)
-        self.assertEnvelope(port, top, 200)
-        os.rename(self.path("app.db"), self.path("app.db.saved"))
-        self.assertEnvelope(port, prefix + "live", 200)
-        self.assertEnvelope(port, prefix + "ready", self.failure_status)
-        self.assertEnvelope(port, prefix + "startup", self.failure_status)
-        self.assertEnvelope(port, top, self.failure_status)
-        status, headers, body = http_fetch(port, prefix + "ready", method="HEAD")
-        self.assertEqual((status, body, headers.get("vary")), (self.failure_status, b"", VARY))
-        self.assertLogged(log_path, "healthcheck: probe ready: unhealthy: cursor_backend failed")
-        self.assertLogged(log_path, 'cannot open "%s"' % self.path("app.db"))
-        self.assertFalse(os.path.exists(self.path("app.db")))  # Never created.
-        os.rename(self.path("app.db.saved"), self.path("app.db"))
+        for path in (prefix + "live", prefix + "ready", prefix + "startup", top):
+            self.assertEnvelope(port, path, 200)
+        with self.database_gone():
+            self.assertEnvelope(port, prefix + "live", 200)
+            self.assertEnvelope(port, prefix + "ready", self.failure_status)
+            self.assertEnvelope(port, prefix + "startup", self.failure_status)
+            self.assertEnvelope(port, top, self.failure_status)
+            self.assertHeadAnswers(port, prefix + "ready", self.failure_status)
+            self.assertLogged(log_path, "healthcheck: probe ready: unhealthy: cursor_backend failed")
+            self.assertLogged(log_path, 'cannot open "%s"' % self.path("app.db"))
+            self.assertFalse(os.path.exists(self.path("app.db")))  # Never created.
         self.assertEnvelope(port, prefix + "ready", 200)
 
     def assertDrainFlipsReady(self, port, prefix, top, log_path):
@@ -299,17 +321,16 @@ class ProbeTestCase(ServerTestCase):
         drain = self.path("drain")
         self.assertEnvelope(port, prefix + "ready", 200)
         open(drain, "w").close()
-        self.assertEnvelope(port, prefix + "ready", self.drain_status)
-        status, headers, body = http_fetch(port, prefix + "ready", method="HEAD")
-        self.assertEqual((status, body, headers.get("vary")), (self.drain_status, b"", VARY))
-        for path in (prefix + "live", prefix + "startup", top):
-            self.assertEnvelope(port, path, 200)
-        # Drained means not run: a missing database changes nothing.
-        os.rename(self.path("app.db"), self.path("app.db.saved"))
-        self.assertEnvelope(port, prefix + "ready", self.drain_status)
-        os.rename(self.path("app.db.saved"), self.path("app.db"))
-        self.assertLogged(log_path, "healthcheck: draining: %s exists" % drain)
-        os.unlink(drain)
+        try:
+            self.assertEnvelope(port, prefix + "ready", self.drain_status)
+            self.assertHeadAnswers(port, prefix + "ready", self.drain_status)
+            for path in (prefix + "live", prefix + "startup", top):
+                self.assertEnvelope(port, path, 200)
+            with self.database_gone():  # Drained means not run.
+                self.assertEnvelope(port, prefix + "ready", self.drain_status)
+            self.assertLogged(log_path, "healthcheck: draining: %s exists" % drain)
+        finally:
+            os.unlink(drain)
         self.assertEnvelope(port, prefix + "ready", 200)
         self.assertEnvelope(port, prefix + "live", 200)
 
@@ -325,7 +346,7 @@ class ProbeTestCase(ServerTestCase):
         status, got_headers, body = http_fetch(port, path, headers, source=source)
         self.assertEqual(got_headers.get("content-type"), HEALTH_JSON, body[:200])
         self.assertEqual(got_headers.get("cache-control"), "no-store")
-        self.assertEqual(got_headers.get("vary"), VARY)
+        self.assertVary(got_headers)
         return status, validate_health_json(body)
 
     def assertFailingReport(self, status, document):
@@ -344,48 +365,51 @@ class ProbeTestCase(ServerTestCase):
     def assertReportOnlyForTheAuthorised(self, port, prefix):
         """With the database gone (the report would hold a reason): the
         token holder who asks gets it; everyone else gets the envelope byte
-        for byte. Expects a configuration that trusts no loopback address."""
+        for byte. Expects trusted_addresses 10.0.0.0/8 (no loopback caller)."""
         asks = {"Accept": HEALTH_JSON}
         bearer = {"Authorization": "Bearer " + PROBE_TOKEN}
         status, document = self.detailed_report(port, prefix + "ready", dict(asks, **bearer))
         self.assertEqual((status, document["status"]), (200, "pass"))
         self.assertEqual(sorted(document["checks"]),
                          ["cursor_backend:responseTime", "memory_backend:responseTime"])
-        os.rename(self.path("app.db"), self.path("app.db.saved"))
-        self.addCleanup(os.rename, self.path("app.db.saved"), self.path("app.db"))
-        self.assertFailingReport(*self.detailed_report(port, prefix + "ready", dict(asks, **bearer)))
-        # The scheme in any case (RFC 9110), and a list of media types.
-        self.assertFailingReport(*self.detailed_report(
-            port, prefix + "ready", {"Accept": "application/json, %s;q=0.9" % HEALTH_JSON,
-                                     "Authorization": "bearer " + PROBE_TOKEN}))
-        spoofed = {"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1",
-                   "Forwarded": "for=127.0.0.1", "Client-IP": "127.0.0.1"}
+        short, long = PROBE_TOKEN[:-1], PROBE_TOKEN + "x"
         others = {"anonymous": {},
                   "anonymous who asks": asks,
                   "authorised who does not ask": bearer,
                   "authorised who asks for plain JSON": dict(bearer, Accept="application/json"),
-                  "a token one character short": dict(asks, Authorization="Bearer " + PROBE_TOKEN[:-1]),
-                  "a token one character long": dict(asks, Authorization="Bearer " + PROBE_TOKEN + "x"),
+                  "authorised who refuses it": dict(bearer, Accept=HEALTH_JSON + ";q=0"),
+                  "a token one character short": dict(asks, Authorization="Bearer " + short),
+                  "a token one character long": dict(asks, Authorization="Bearer " + long),
                   "the token as Basic credentials": dict(asks, Authorization="Basic " + PROBE_TOKEN),
-                  "a spoofed forwarded-for": dict(asks, **spoofed)}
-        for what, headers in others.items():
-            with self.subTest(caller=what):
-                self.assertEnvelope(port, prefix + "ready", self.failure_status, headers)
-        self.assertEnvelope(port, prefix + "live", 200, dict(asks, **spoofed))
+                  "forwarded-for a trusted address": dict(asks, **spoofed_forwarding("10.1.2.3")),
+                  "forwarded-for loopback": dict(asks, **spoofed_forwarding("127.0.0.1"))}
+        with self.database_gone():
+            self.assertFailingReport(*self.detailed_report(port, prefix + "ready",
+                                                           dict(asks, **bearer)))
+            # The scheme in any case (RFC 9110 11.1), and a list of media types.
+            self.assertFailingReport(*self.detailed_report(
+                port, prefix + "ready", {"Accept": "application/json, %s;q=0.9" % HEALTH_JSON,
+                                         "Authorization": "bearer " + PROBE_TOKEN}))
+            for what, headers in others.items():
+                with self.subTest(caller=what):
+                    self.assertEnvelope(port, prefix + "ready", self.failure_status, headers)
 
     def assertTrustedAddressIsTheCallersOwn(self, port, prefix):
         """With 127.0.0.1/32 trusted: a caller from 127.0.0.1 gets the report
         without a token; one from 127.0.0.2 saying X-Forwarded-For:
-        127.0.0.1 gets the envelope byte for byte."""
+        127.0.0.1 gets the envelope byte for byte; the token works from both."""
         asks = {"Accept": HEALTH_JSON}
-        os.rename(self.path("app.db"), self.path("app.db.saved"))
-        self.addCleanup(os.rename, self.path("app.db.saved"), self.path("app.db"))
-        self.assertFailingReport(*self.detailed_report(port, prefix + "ready", asks))
-        spoofed = dict(asks, **{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1",
-                                "Forwarded": "for=127.0.0.1"})
-        self.assertEnvelope(port, prefix + "ready", self.failure_status, spoofed,
-                            source=OTHER_LOOPBACK)
-        # The token still works from anywhere.
-        self.assertFailingReport(*self.detailed_report(
-            port, prefix + "ready", dict(asks, Authorization="Bearer " + PROBE_TOKEN),
-            source=OTHER_LOOPBACK))
+        spoofed = dict(asks, **spoofed_forwarding("127.0.0.1"))
+        with self.database_gone():
+            self.assertFailingReport(*self.detailed_report(port, prefix + "ready", asks))
+            self.assertEnvelope(port, prefix + "ready", self.failure_status, spoofed,
+                                source=OTHER_LOOPBACK)
+            self.assertFailingReport(*self.detailed_report(
+                port, prefix + "ready", dict(spoofed, Authorization="Bearer " + PROBE_TOKEN),
+                source=OTHER_LOOPBACK))
+
+
+def spoofed_forwarding(address):
+    """Every header a client may write to claim it calls from `address`."""
+    return {"X-Forwarded-For": address, "X-Real-IP": address, "Forwarded": "for=" + address,
+            "Client-IP": address, "X-Client-IP": address}
