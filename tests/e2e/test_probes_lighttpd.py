@@ -1,0 +1,53 @@
+"""conf/probes.json behind lighttpd, which starts the responder itself
+(conf/lighttpd-healthcheck.conf, bin-path) as its own user: /health/NAME
+reaches the responder as PATH_INFO /NAME, the probes follow the database,
+the drain file flips ready, only the token holder who asks sees the report."""
+import os
+import shutil
+
+from tests.e2e.servers import (BINARY, DEFAULT_BINARY, DEFAULT_CONFIG, WEB_USER, ProbeTestCase,
+                               fill, free_port, port_open, shipped)
+
+LIGHTTPD_SOCKET = "/run/lighttpd/healthcheck.sock"
+
+
+class LighttpdProbesTest(ProbeTestCase):
+
+    def start_lighttpd(self, config):
+        """lighttpd as www-data with the shipped snippet; returns its port."""
+        # lighttpd writes its log and makes the responder's socket here as www-data.
+        run = self.path("lighttpd")
+        os.makedirs(run)
+        os.chown(run, self.web_uid, self.web_gid)
+        os.makedirs(self.path("bin"))
+        shutil.copy(BINARY, self.path("bin/healthcheck"))
+        os.chmod(self.path("bin/healthcheck"), 0o755)
+        os.makedirs(self.path("www"))
+        snippet = fill(shipped("conf/lighttpd-healthcheck.conf"), {
+            DEFAULT_BINARY: self.path("bin/healthcheck"), DEFAULT_CONFIG: config,
+            LIGHTTPD_SOCKET: os.path.join(run, "healthcheck.sock")})
+        port = free_port()
+        self.error_log = os.path.join(run, "error.log")
+        with open(self.path("lighttpd.conf"), "w") as out:
+            out.write('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
+                      'server.port = %d\nserver.errorlog = "%s"\nserver.pid-file = "%s"\n'
+                      'server.username = "%s"\nserver.groupname = "%s"\n%s\n'
+                      % (self.path("www"), port, self.error_log, self.path("lighttpd.pid"),
+                         WEB_USER, WEB_USER, snippet))
+        self.start(["lighttpd", "-D", "-f", self.path("lighttpd.conf")], "lighttpd.out",
+                   lambda: port_open(port))
+        return port
+
+    def test_probes_follow_the_database_and_the_drain_file(self):
+        port = self.start_lighttpd(self.probes_config(WEB_USER, ["10.0.0.0/8"]))
+        self.assertProbesFollowTheDatabase(port, "/health/", "/health", self.error_log)
+        self.assertDrainFlipsReady(port, "/health/", "/health", self.error_log)
+        self.assertDrainOverLogged(self.error_log)
+
+    def test_report_for_the_token_holder_envelope_for_everyone_else(self):
+        port = self.start_lighttpd(self.probes_config(WEB_USER, ["10.0.0.0/8"]))
+        self.assertReportOnlyForTheAuthorised(port, "/health/")
+
+    def test_trusted_address_is_the_callers_own(self):
+        port = self.start_lighttpd(self.probes_config(WEB_USER, ["127.0.0.1/32", "::1"]))
+        self.assertTrustedAddressIsTheCallersOwn(port, "/health/")
