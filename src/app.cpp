@@ -2,6 +2,8 @@
 // choice of answer: which check, drained or run, envelope or report.
 #include "app.h"
 
+#include <algorithm>
+
 #include "authorization.h"
 #include "backends/memory_backend.h"
 #include "backends/sqlite_cursor.h"
@@ -92,6 +94,12 @@ const HealthCheck& RouteRequest(const App& app, std::string_view path) {
     }
   }
   return app.check;
+}
+
+int64_t LongestTimeoutMs(const App& app) {
+  int64_t longest = app.check.timeout_ms;
+  for (const HealthCheck& probe : app.probes) longest = std::max(longest, probe.timeout_ms);
+  return longest;
 }
 
 Response HandleWithApp(const Request& request, const App& app, WorkerContext& worker,

@@ -31,6 +31,10 @@ std::shared_ptr<const App> BuildApp(Config config);
 // "/NAME", else the top-level check.
 const HealthCheck& RouteRequest(const App& app, std::string_view path);
 
+// The longest deadline of any check `app` runs (top level or probe): how
+// long a request in flight may rightly take, for whoever waits on one.
+int64_t LongestTimeoutMs(const App& app);
+
 // Answers one request with `app`, on `worker`'s kept connections. Never
 // throws: a check that cannot complete is a failed check.
 Response HandleWithApp(const Request& request, const App& app, WorkerContext& worker,

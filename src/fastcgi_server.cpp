@@ -235,7 +235,7 @@ class Server {
     int64_t grace_ms = options_.idle_timeout_ms + kShutdownMarginMs;
     {
       std::lock_guard<std::mutex> lock(app_mutex_);
-      grace_ms += app_->check.timeout_ms;
+      grace_ms += LongestTimeoutMs(*app_);
     }
     int64_t give_up_ms = SteadyNowMs() + grace_ms;
     const timespec tick = {0, kWatchTickMs * 1000 * 1000};

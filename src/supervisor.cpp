@@ -206,7 +206,7 @@ class Supervisor {
   }
 
   void KillStuckWorkers() {
-    int64_t limit_ms = 2 * app_->check.timeout_ms + kStuckMarginMs;
+    int64_t limit_ms = 2 * LongestTimeoutMs(*app_) + kStuckMarginMs;
     int64_t now = SteadyNowMs();
     for (size_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].pid == 0) continue;
@@ -279,7 +279,7 @@ class Supervisor {
       if (slot.pid != 0) running.push_back(slot.pid);
     }
     for (pid_t pid : running) kill(pid, SIGTERM);
-    int64_t give_up_ms = SteadyNowMs() + app_->check.timeout_ms + kShutdownMarginMs;
+    int64_t give_up_ms = SteadyNowMs() + LongestTimeoutMs(*app_) + kShutdownMarginMs;
     while (!running.empty()) {
       int status = 0;
       pid_t pid = waitpid(-1, &status, WNOHANG);

@@ -5,6 +5,7 @@ import os
 import signal
 import stat
 import threading
+import time
 
 from tests.integration import fastcgi_wire
 from tests.integration.support import (FAILURE_BODY, SUCCESS_BODY, TestCase, make_database,
@@ -261,3 +262,42 @@ class CheckProbeTest(ProbeCase):
         alone = self.run_binary(["--probe", "live", "--config", self.config])
         self.assertEqual(alone.returncode, 64)
         self.assertIn(b"--probe: only with --check", alone.stderr)
+
+
+class SlowProbeTest(TestCase):
+    """A probe may be allowed longer than the top-level check; whoever waits
+    on a request in flight (the stuck-worker watch, a graceful stop) must
+    allow it that long too."""
+
+    def setUp(self):
+        super().setUp()
+        with open(self.path("slow.sh"), "w") as script:
+            script.write("#!/bin/sh\nsleep 4\nexit 0\n")
+        os.chmod(self.path("slow.sh"), 0o755)
+        self.config = self.write_config(
+            '{"timeout_ms": 1000, "probes": {"slow": {"callable": {"command": ["slow.sh"]},'
+            ' "timeout_ms": 10000}}}')
+
+    def slow_request(self, address, replies):
+        replies.append(fastcgi_wire.fetch(address, extra_params={"SCRIPT_NAME": "/health/slow"},
+                                          timeout=15.0))
+
+    def test_a_worker_is_not_killed_as_stuck_inside_its_probes_deadline(self):
+        server, address = self.start_server(self.config, ["--workers", "1"])
+        replies = []
+        self.slow_request(address, replies)
+        self.assertEqual(replies[0].stdout, envelope(200))
+        self.assertNotIn("stuck", server.log_text())
+
+    def test_a_graceful_stop_waits_for_a_slow_probe(self):
+        for extra in (["--idle-timeout-ms", "100"], ["--workers", "1"]):
+            with self.subTest(extra=extra):
+                server, address = self.start_server(self.config, extra, socket_name="s%d.sock" % len(extra[0]))
+                replies = []
+                client = threading.Thread(target=self.slow_request, args=(address, replies))
+                client.start()
+                time.sleep(0.5)
+                server.process.send_signal(signal.SIGTERM)
+                client.join(timeout=20)
+                self.assertEqual(server.process.wait(timeout=20), 0)
+                self.assertEqual([reply.stdout for reply in replies], [envelope(200)])
