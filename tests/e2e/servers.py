@@ -250,7 +250,8 @@ class ProbeTestCase(ServerTestCase):
 
     def probes_config(self, run_as, trusted_addresses=None):
         """The shipped example in the temp folder, its token file readable by
-        `run_as` (the responder's user) alone, and a healthy database."""
+        `run_as` (the responder's user) and root alone, and a healthy
+        database; `trusted_addresses` replaces the example's (none)."""
         text = fill(shipped(PROBES_EXAMPLE), {DEFAULT_TOKEN_FILE: self.path("token"),
                                               DEFAULT_DRAIN_FILE: self.path("drain")})
         settings = json.loads(text)
@@ -265,9 +266,9 @@ class ProbeTestCase(ServerTestCase):
         os.chmod(config, 0o644)
         with open(self.path("token"), "w") as out:
             out.write(PROBE_TOKEN + "\n")
-        user = pwd.getpwnam(run_as)
-        os.chown(self.path("token"), user.pw_uid, user.pw_gid)
-        os.chmod(self.path("token"), 0o600)
+        # As conf/README.md says: root's, 0640, the group of the responder's user.
+        os.chown(self.path("token"), 0, pwd.getpwnam(run_as).pw_gid)
+        os.chmod(self.path("token"), 0o640)
         make_database(self.path("app.db"))
         os.chmod(self.path("app.db"), 0o644)
         return config
