@@ -34,4 +34,9 @@ bool DrainSwitch::Draining(Log& log) const {
   return state != kOpen;
 }
 
+void DrainSwitch::ContinueFrom(const DrainSwitch& previous) const {
+  if (previous.path_ != path_) return;
+  last_state_.store(previous.last_state_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
 }  // namespace healthcheck

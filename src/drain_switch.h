@@ -22,6 +22,11 @@ class DrainSwitch {
 
   const std::string& path() const { return path_; }
 
+  // Takes over what `previous` (the switch of the configuration a reload
+  // replaces) last saw, when it watches the same file: a drain that spans
+  // the reload is logged when it starts and when it ends, once each.
+  void ContinueFrom(const DrainSwitch& previous) const;
+
  private:
   enum State : int { kUnknown, kOpen, kDraining, kUnseen };
 

@@ -224,6 +224,9 @@ class Server {
     }
     {
       std::lock_guard<std::mutex> lock(app_mutex_);
+      // A drain that began before the reload and ends after it is still
+      // one change, to be logged when it ends.
+      if (reloaded.value()->drain && app_->drain) reloaded.value()->drain->ContinueFrom(*app_->drain);
       app_ = reloaded.value();
       app_generation_.fetch_add(1, std::memory_order_release);
     }

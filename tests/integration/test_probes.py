@@ -109,6 +109,18 @@ class FastCgiProbeTest(ProbeCase):
         self.assertIn(text.count("healthcheck: draining: %s exists" % self.path("drain")), (1, 2), text)
         self.assertEqual(text.count("healthcheck: drain over:"), text.count("healthcheck: draining:"), text)
 
+    def test_a_drain_that_spans_a_reload_still_logs_its_end(self):
+        server, address = self.start_server(self.config)
+        open(self.path("drain"), "w").close()
+        self.assertIn(b"healthcheck: draining:", self.fetch(address, "/health/ready").stderr)
+        server.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded" in server.log_text())
+        self.assertEqual(self.fetch(address, "/health/ready").stderr, b"")  # No second start.
+        os.unlink(self.path("drain"))
+        ended = self.fetch(address, "/health/ready")
+        self.assertEqual(ended.stdout, envelope(200))
+        self.assertIn(b"healthcheck: drain over:", ended.stderr)
+
     def test_detailed_report_only_for_the_authorised_who_ask(self):
         _, address = self.start_server(self.config)
         asks = {"HTTP_ACCEPT": "application/health+json"}

@@ -240,3 +240,23 @@ TEST_CASE("without probes, every path runs the one check, exactly as before") {
   Request asks = Authorised("/health");
   CHECK(fixture.Ask(*app, asks).bytes == MakeResponse(Health::kHealthy, BodyMode::kWithBody).bytes);
 }
+
+TEST_CASE("a drain that spans a reload is logged when it starts and when it ends, once each") {
+  ProbeFixture fixture;
+  auto before = fixture.Load(kProbes);
+  testing::WriteFile(fixture.dir().file("drain"), "");
+  CHECK(fixture.Ask(*before, At("/health/ready")).status_code == 404);
+  auto after = fixture.Load(kProbes);  // The reload: a new App, a new switch.
+  after->drain->ContinueFrom(*before->drain);
+  CHECK(fixture.Ask(*after, At("/health/ready")).status_code == 404);
+  REQUIRE(unlink(fixture.dir().file("drain").c_str()) == 0);
+  CHECK(fixture.Ask(*after, At("/health/ready")).status_code == 200);
+  REQUIRE(fixture.log().lines.size() == 2);
+  CHECK(fixture.log().lines[0].rfind("healthcheck: draining: ", 0) == 0);
+  CHECK(fixture.log().lines[1].rfind("healthcheck: drain over: ", 0) == 0);
+  // Another file is another switch: nothing to take over.
+  auto elsewhere = fixture.Load(R"({"drains": true, "drain_file": "other"})");
+  elsewhere->drain->ContinueFrom(*after->drain);
+  CHECK(fixture.Ask(*elsewhere, At("/health")).status_code == 200);
+  CHECK(fixture.log().lines.size() == 2);
+}
