@@ -19,7 +19,10 @@ struct ParsedAddress {
 
 std::optional<ParsedAddress> ParseAddress(std::string_view text) {
   // inet_pton needs a terminated string; no address is longer than this.
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  // inet_pton would stop at a NUL and read "10.0.0.1\0junk" as 10.0.0.1.
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   char terminated[INET6_ADDRSTRLEN] = {};
   memcpy(terminated, text.data(), text.size());
   ParsedAddress parsed;
@@ -73,9 +76,14 @@ std::optional<AddressRange> ParseAddressRange(std::string_view text) {
   return range;
 }
 
-bool RangeContains(const AddressRange& range, std::string_view address) {
-  std::optional<ParsedAddress> parsed = ParseAddress(address);
-  return parsed && PrefixEquals(parsed->bytes, range.network, range.prefix_bits);
+std::optional<IpAddress> ParseIpAddress(std::string_view text) {
+  std::optional<ParsedAddress> parsed = ParseAddress(text);
+  if (!parsed) return std::nullopt;
+  return IpAddress{parsed->bytes};
+}
+
+bool RangeContains(const AddressRange& range, const IpAddress& address) {
+  return PrefixEquals(address.bytes, range.network, range.prefix_bits);
 }
 
 }  // namespace healthcheck

@@ -20,9 +20,16 @@ struct AddressRange {
 // out of range, host bits set past the prefix, a zone such as "%eth0").
 std::optional<AddressRange> ParseAddressRange(std::string_view text);
 
-// Whether `address` (REMOTE_ADDR as a server sets it) is inside `range`.
-// Anything that is not a plain IPv4 or IPv6 address ("unix:", empty, a name)
+// A caller's address in the same 16-byte form (IPv4 mapped).
+struct IpAddress {
+  std::array<uint8_t, 16> bytes{};
+};
+
+// REMOTE_ADDR as a server sets it; nullopt for anything that is not a plain
+// IPv4 or IPv6 address ("unix:", empty, a name, a zone, a NUL byte), which
 // is inside no range.
-bool RangeContains(const AddressRange& range, std::string_view address);
+std::optional<IpAddress> ParseIpAddress(std::string_view text);
+
+bool RangeContains(const AddressRange& range, const IpAddress& address);
 
 }  // namespace healthcheck

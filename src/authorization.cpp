@@ -30,8 +30,13 @@ bool ConstantTimeEquals(std::string_view secret, std::string_view guess) {
 }
 
 bool IsAuthorised(const DetailsSettings& details, const Request& request) {
-  for (const AddressRange& range : details.trusted_addresses) {
-    if (RangeContains(range, request.remote_addr)) return true;
+  // Parsed once, however many ranges there are.
+  std::optional<IpAddress> caller =
+      details.trusted_addresses.empty() ? std::nullopt : ParseIpAddress(request.remote_addr);
+  if (caller) {
+    for (const AddressRange& range : details.trusted_addresses) {
+      if (RangeContains(range, *caller)) return true;
+    }
   }
   // An empty secret (a configuration that was parsed but never loaded)
   // authorises nobody, however empty the guess.

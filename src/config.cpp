@@ -167,11 +167,18 @@ class ConfigReader {
     return Status::Error(Where(key) + ": \"" + key + "\": " + what);
   }
 
-  // "FILE:LINE" of `key`, or FILE when it is not in the file.
-  std::string Where(const std::string& key) const {
-    auto position = positions_.find(key);
-    if (position == positions_.end()) return filename_;
-    return filename_ + ":" + std::to_string(LineAt(text_, position->second));
+  // "FILE:LINE" of `key`, else of the nearest enclosing key the file has
+  // (an empty probe name records no key of its own), else FILE.
+  std::string Where(std::string key) const {
+    for (;;) {
+      auto position = positions_.find(key);
+      if (position != positions_.end()) {
+        return filename_ + ":" + std::to_string(LineAt(text_, position->second));
+      }
+      size_t dot = key.rfind('.');
+      if (dot == std::string::npos) return filename_;
+      key.erase(dot);
+    }
   }
 
   static const json::Value* Find(const json::Value& object, const char* key) {
@@ -335,6 +342,9 @@ class ConfigReader {
       for (json::SizeType i = 0; i < list->Size(); ++i) {
         const json::Value& item = (*list)[i];
         std::string text = item.IsString() ? std::string(item.GetString(), item.GetStringLength()) : "";
+        if (text.find('\0') != std::string::npos) {
+          return Error(kKey, "item " + std::to_string(i + 1) + " must not contain a NUL character");
+        }
         std::optional<AddressRange> range = ParseAddressRange(text);
         if (!range) {
           return Error(kKey, "item " + std::to_string(i + 1) + (item.IsString() ? " \"" + text + "\"" : "") +

@@ -3,13 +3,16 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+
 using namespace healthcheck;
 
 namespace {
 bool Trusts(const char* range_text, const char* address) {
   std::optional<AddressRange> range = ParseAddressRange(range_text);
   REQUIRE_MESSAGE(range.has_value(), range_text);
-  return RangeContains(*range, address);
+  std::optional<IpAddress> caller = ParseIpAddress(address);
+  return caller && RangeContains(*range, *caller);
 }
 }  // namespace
 
@@ -55,6 +58,13 @@ TEST_CASE("what is not an address is trusted by no range") {
     CHECK_FALSE(Trusts("0.0.0.0/0", caller));
     CHECK_FALSE(Trusts("::/0", caller));
   }
+}
+
+TEST_CASE("a NUL byte ends nothing: the whole text must be the address") {
+  using namespace std::string_literals;
+  CHECK_FALSE(ParseAddressRange("10.0.0.1\0junk"s).has_value());
+  CHECK_FALSE(ParseAddressRange("10.0.0.0\0/8"s).has_value());
+  CHECK_FALSE(ParseIpAddress("10.0.0.1\0"s).has_value());
 }
 
 TEST_CASE("malformed ranges are refused") {

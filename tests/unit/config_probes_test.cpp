@@ -77,6 +77,8 @@ TEST_CASE("a probe name is one URL segment of plain characters") {
     CHECK(error.find(kWhy) != std::string::npos);
   }
   CHECK(ErrorOf("{\"probes\": {\"" + std::string(65, 'a') + "\": {}}}").find(kWhy) != std::string::npos);
+  // An empty name still has a line: its enclosing key's.
+  CHECK(ErrorOf("{\n\"probes\": {\"\": {}}}") == kFile + ":2: \"probes.\": " + kWhy);
   CHECK(ParseConfig("{\"probes\": {\"" + std::string(64, 'a') + "\": {}, \"Live-2_x\": {}}}", kFile).ok());
 }
 
@@ -114,6 +116,8 @@ TEST_CASE("details: trusted networks parse, malformed ones are named") {
   CHECK(ErrorOf("{\"details\": {\n\"trusted_addresses\": [\"10.0.0.0/8\", \"10.0.0.1/8\"]}}") ==
         kFile + ":2: \"details.trusted_addresses\": item 2 \"10.0.0.1/8\" is not an address or a network "
                 "like 10.0.0.0/8 or fd00::/8 (with no bits set past the prefix)");
+  CHECK(ErrorOf("{\"details\": {\"trusted_addresses\": [\"10.0.0.1\\u0000x\"]}}") ==
+        kFile + ":1: \"details.trusted_addresses\": item 1 must not contain a NUL character");
   CHECK(ErrorOf("{\"details\": {\"trusted_addresses\": [8]}}").find("item 1 is not an address") !=
         std::string::npos);
   CHECK(ErrorOf("{\"details\": {\"trusted_addresses\": \"10.0.0.0/8\"}}") ==
