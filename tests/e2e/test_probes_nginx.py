@@ -4,7 +4,7 @@ live, ready and startup follow the database as each should, the drain file
 flips ready, and only an authorised caller who asks sees the report."""
 import os
 
-from tests.e2e.servers import ProbeTestCase, fill, free_port, port_open, shipped
+from tests.e2e.servers import ProbeTestCase, fill, free_port, port_open, read_text, shipped
 from tests.e2e.test_nginx import MINIMAL_NGINX
 
 RESPONDER_USER = "nobody"  # conf/spawn-fcgi.sh's default.
@@ -46,6 +46,10 @@ class NginxProbesTest(ProbeTestCase):
         self.assertProbesFollowTheDatabase(port, "/health/", "/health", self.nginx_error_log)
         self.assertDrainFlipsReady(port, "/health/", "/health", self.nginx_error_log)
         self.assertDrainOverLogged(self.nginx_error_log)
+        # Once per change in each of spawn-fcgi.sh's 2 worker processes, not
+        # once per drained request (there were 3).
+        drains = read_text(self.nginx_error_log).count("healthcheck: draining: ")
+        self.assertIn(drains, (1, 2))
         # A name the configuration does not define runs the top-level check.
         os.unlink(self.path("app.db"))
         for path in ("/health/nope", "/health/", "/health/live/"):
