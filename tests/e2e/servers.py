@@ -226,11 +226,13 @@ def vary_names(value):
     return [name.strip().lower() for name in (value or "").split(",") if name.strip()]
 
 
-def http_fetch(port, path, headers=None, method="GET", source=None, timeout=10):
+def http_fetch(port, path, headers=None, method="GET", source=None, timeout=10,
+               host="127.0.0.1"):
     """http_request with request headers, from the local address `source`
-    when given; (status, headers dict with lower-case names, body bytes)."""
+    when given, to `host` ("::1" for IPv6); (status, headers dict with
+    lower-case names, body bytes)."""
     source_address = (source, 0) if source else None
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+    connection = http.client.HTTPConnection(host, port, timeout=timeout,
                                             source_address=source_address)
     try:
         connection.request(method, path, headers=headers or {})
@@ -311,7 +313,8 @@ class ProbeTestCase(ServerTestCase):
             self.assertEnvelope(port, prefix + "startup", self.failure_status)
             self.assertEnvelope(port, top, self.failure_status)
             self.assertHeadAnswers(port, prefix + "ready", self.failure_status)
-            self.assertLogged(log_path, "healthcheck: probe ready: unhealthy: cursor_backend failed")
+            self.assertLogged(log_path,
+                              "healthcheck: probe ready: unhealthy: cursor_backend failed")
             self.assertLogged(log_path, 'cannot open "%s"' % self.path("app.db"))
             self.assertFalse(os.path.exists(self.path("app.db")))  # Never created.
         self.assertEnvelope(port, prefix + "ready", 200)
@@ -340,11 +343,11 @@ class ProbeTestCase(ServerTestCase):
         which remembers nothing, cannot)."""
         self.assertLogged(log_path, "healthcheck: drain over: %s is gone" % self.path("drain"))
 
-    def detailed_report(self, port, path, headers, source=None):
+    def detailed_report(self, port, path, headers, source=None, host="127.0.0.1"):
         """The health+json answer of an authorised caller, checked against
         the draft's schema; returns (status, document)."""
         from tests.integration.health_json import validate_health_json
-        status, got_headers, body = http_fetch(port, path, headers, source=source)
+        status, got_headers, body = http_fetch(port, path, headers, source=source, host=host)
         self.assertEqual(got_headers.get("content-type"), HEALTH_JSON, body[:200])
         self.assertEqual(got_headers.get("cache-control"), "no-store")
         self.assertVary(got_headers)
@@ -373,7 +376,7 @@ class ProbeTestCase(ServerTestCase):
         self.assertEqual((status, document["status"]), (200, "pass"))
         self.assertEqual(sorted(document["checks"]),
                          ["cursor_backend:responseTime", "memory_backend:responseTime"])
-        short, long = PROBE_TOKEN[:-1], PROBE_TOKEN + "x"
+        short, long, basic = PROBE_TOKEN[:-1], PROBE_TOKEN + "x", "Basic " + PROBE_TOKEN
         others = {"anonymous": {},
                   "anonymous who asks": asks,
                   "authorised who does not ask": bearer,
@@ -381,7 +384,7 @@ class ProbeTestCase(ServerTestCase):
                   "authorised who refuses it": dict(bearer, Accept=HEALTH_JSON + ";q=0"),
                   "a token one character short": dict(asks, Authorization="Bearer " + short),
                   "a token one character long": dict(asks, Authorization="Bearer " + long),
-                  "the token as Basic credentials": dict(asks, Authorization="Basic " + PROBE_TOKEN),
+                  "the token as Basic credentials": dict(asks, Authorization=basic),
                   "forwarded-for a trusted address": dict(asks, **spoofed_forwarding("10.1.2.3")),
                   "forwarded-for loopback": dict(asks, **spoofed_forwarding("127.0.0.1"))}
         with self.database_gone():

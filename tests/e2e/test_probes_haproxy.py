@@ -105,7 +105,8 @@ class HaproxyProbesTest(ProbeTestCase):
         self.assertEqual((state["srv_op_state"], state["srv_admin_state"]), ("2", "0"))
         # Back in rotation: the request reaches nginx (whose / answers 404).
         self.assertEqual(http_fetch(self.front_port, "/")[0], 404)
-        self.assertLogged(self.nginx_error_log, "healthcheck: draining: %s exists" % self.path("drain"))
+        self.assertLogged(self.nginx_error_log,
+                          "healthcheck: draining: %s exists" % self.path("drain"))
         self.assertLogged(self.nginx_error_log, "healthcheck: drain over:")
 
         # Unhealthy (503, the example's failure_status) is a failure: DOWN.

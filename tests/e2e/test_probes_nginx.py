@@ -4,7 +4,8 @@ live, ready and startup follow the database as each should, the drain file
 flips ready, and only an authorised caller who asks sees the report."""
 import os
 
-from tests.e2e.servers import ProbeTestCase, fill, free_port, port_open, read_text, shipped
+from tests.e2e.servers import (HEALTH_JSON, ProbeTestCase, fill, free_port, port_open, read_text,
+                               shipped)
 from tests.e2e.test_nginx import MINIMAL_NGINX
 
 RESPONDER_USER = "nobody"  # conf/spawn-fcgi.sh's default.
@@ -12,9 +13,10 @@ RESPONDER_USER = "nobody"  # conf/spawn-fcgi.sh's default.
 
 class NginxProbesTest(ProbeTestCase):
 
-    def start_behind_snippets(self, config):
+    def start_behind_snippets(self, config, ipv6_port=None):
         """The responder on a unix socket, nginx with the shipped upstream and
-        location files; returns nginx's port."""
+        location files (also on [::1]:`ipv6_port` when given); returns
+        nginx's port."""
         socket_path = self.path("healthcheck.sock")
         self.spawn_responder(config, socket_path=socket_path)
         upstream = fill(shipped("nginx/healthcheck-upstream-unix.conf"),
@@ -22,6 +24,8 @@ class NginxProbesTest(ProbeTestCase):
         location = shipped("nginx/healthcheck-location.conf").replace(
             "include fastcgi_params;", "include /etc/nginx/fastcgi_params;")
         self.assertIn("location ^~ /health/ {", location)
+        if ipv6_port:
+            location = "listen [::1]:%d;\n%s" % (ipv6_port, location)
         port = free_port()
         prefix = self.path("nginx")
         os.makedirs(prefix)
@@ -62,5 +66,11 @@ class NginxProbesTest(ProbeTestCase):
         self.assertReportOnlyForTheAuthorised(port, "/health/")
 
     def test_trusted_address_is_the_callers_own_not_a_forwarded_for(self):
-        port = self.start_behind_snippets(self.probes_config(RESPONDER_USER, ["127.0.0.1/32", "::1"]))
+        ipv6_port = free_port()
+        config = self.probes_config(RESPONDER_USER, ["127.0.0.1/32", "::1"])
+        port = self.start_behind_snippets(config, ipv6_port)
         self.assertTrustedAddressIsTheCallersOwn(port, "/health/")
+        # REMOTE_ADDR ::1, trusted as written.
+        with self.database_gone():
+            self.assertFailingReport(*self.detailed_report(
+                ipv6_port, "/health/ready", {"Accept": HEALTH_JSON}, host="::1"))
