@@ -4,7 +4,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <cstdlib>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -19,16 +18,26 @@ std::string_view Trim(std::string_view text) {
   return text.substr(start, end - start + 1);
 }
 
-// Whether a media range's parameters hold q=0 (RFC 9110 12.4.2: "not
-// acceptable").
+// Whether a media range's parameters refuse it: q=0 (RFC 9110 12.4.2: "not
+// acceptable"), or a weight that is no qvalue at all ("nan", "2"): the
+// envelope is the safe answer to a request we cannot read.
 bool RefusedByQuality(std::string_view parameters) {
   while (!parameters.empty()) {
     size_t semicolon = parameters.find(';');
     std::string_view parameter = Trim(parameters.substr(0, semicolon));
     parameters = semicolon == std::string_view::npos ? std::string_view() : parameters.substr(semicolon + 1);
     if (parameter.size() < 2 || (parameter[0] != 'q' && parameter[0] != 'Q') || parameter[1] != '=') continue;
-    std::string value(parameter.substr(2));
-    return std::strtod(value.c_str(), nullptr) <= 0;
+    // qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+    std::string_view value = parameter.substr(2);
+    if (value.empty() || (value[0] != '0' && value[0] != '1')) return true;
+    std::string_view fraction = value.substr(1);
+    if (!fraction.empty() && (fraction[0] != '.' || fraction.size() > 4)) return true;
+    bool nonzero = value[0] == '1';
+    for (char c : fraction.substr(fraction.empty() ? 0 : 1)) {
+      if (c < '0' || c > '9' || (value[0] == '1' && c != '0')) return true;
+      nonzero = nonzero || c != '0';
+    }
+    return !nonzero;
   }
   return false;
 }

@@ -104,4 +104,13 @@ TEST_CASE("Accept: only application/health+json itself asks for the report") {
   CHECK_FALSE(AcceptsHealthJson("application/health+jsonx"));
   CHECK_FALSE(AcceptsHealthJson("application/health+json;q=0"));
   CHECK_FALSE(AcceptsHealthJson("application/health+json; q=0.000"));
+  CHECK(AcceptsHealthJson("application/health+json;q=0.001"));
+  CHECK(AcceptsHealthJson("application/health+json;q=1"));
+  CHECK(AcceptsHealthJson("application/health+json;q=1.000"));
+  CHECK(AcceptsHealthJson("application/health+json;q=0.5;level=1"));
+  // Weights that are no qvalue: refused, the envelope is the safe answer.
+  for (const char* weight : {"nan", "inf", "2", "1.5", "0.0001", "-1", "", "0.", "1e0", ".5", "0.5x"}) {
+    CAPTURE(weight);
+    CHECK_FALSE(AcceptsHealthJson(std::string("application/health+json;q=") + weight));
+  }
 }
