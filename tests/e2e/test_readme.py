@@ -48,7 +48,7 @@ import socket
 import subprocess
 import sys
 
-from tests.e2e.servers import (BINARY, FAILURE_BODY, REPO, SUCCESS_BODY, ServerTestCase,
+from tests.e2e.servers import (BINARY, FAILURE_BODY, REPO, SUCCESS_BODY, ProbeTestCase,
                                free_port, http_request, make_database, port_open, read_text,
                                unix_socket_open, wait_for)
 from tests.e2e.test_demo import make_dry_run
@@ -107,6 +107,7 @@ BLOCK_TESTS = {
     "nagios": ["test_nagios"],
     "config-command": ["test_json_examples_pass_test_config"],
     "config-mistake": ["test_config_mistake_is_named_on_its_line"],
+    "health-json": ["test_health_json_example_is_what_the_binary_writes"],
     "test-config-denied": ["test_test_config_says_as_whom"],
     "reload": ["test_reload_and_upgrade_under_systemd"],
     "upgrade": ["test_reload_and_upgrade_under_systemd"],
@@ -258,7 +259,7 @@ def kill_group(process):
     process.wait(timeout=STOP_TIMEOUT_S)
 
 
-class ReadmeTest(ServerTestCase):
+class ReadmeTest(ProbeTestCase):
 
     def setUp(self):
         super().setUp()
@@ -652,6 +653,17 @@ class ReadmeTest(ServerTestCase):
                         folder, database)
                     os.makedirs(os.path.dirname(path), exist_ok=True)
                     make_database(path)
+                token_file = parsed.get("details", {}).get("token_file")
+                if token_file:
+                    path = self.move(token_file) if token_file.startswith("/") else os.path.join(
+                        folder, token_file)
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path, "w") as out:
+                        out.write("readme-example-token-0123456789\n")
+                    os.chmod(path, 0o600)
+                drain_file = parsed.get("drain_file")
+                if drain_file and drain_file.startswith("/"):
+                    os.makedirs(os.path.dirname(self.move(drain_file)), exist_ok=True)
                 program = parsed.get("callable", {}).get("command", [None])[0]
                 if program:
                     path = self.move(program)
@@ -709,6 +721,36 @@ class ReadmeTest(ServerTestCase):
         result = self.run_binary(["--test-config", "--config", config])
         self.assertEqual(result.returncode, 78)
         self.assertEqual(self.unmove(result.stderr.decode()), block("config-mistake"))
+
+    def test_health_json_example_is_what_the_binary_writes(self):
+        from tests.integration.health_json import validate_health_json
+        command, example = block("health-json").strip().split("\n")
+        self.assertIn("-H \"Authorization: Bearer $(cat /etc/healthcheck/token)\"", command)
+        self.assertIn("-H 'Accept: application/health+json'", command)
+        self.assertTrue(command.endswith("/health/ready"), command)
+        token = "readme-token-0123456789abcdef"
+        self.make_folder("/etc/healthcheck")
+        with open(self.moved("/etc/healthcheck/token"), "w") as out:
+            out.write(token + "\n")
+        os.chmod(self.moved("/etc/healthcheck/token"), 0o600)
+        config = self.app_config_file(json.dumps({
+            "cursor_backend": {"database": APP_DATABASE},
+            "probes": {"ready": {"services": ["memory_backend", "cursor_backend"]}},
+            "details": {"token_file": "/etc/healthcheck/token"}}))
+        self.make_folder(os.path.dirname(APP_DATABASE))  # The database itself is missing.
+        result = self.run_binary([], env={
+            "REQUEST_METHOD": "GET", "SCRIPT_NAME": "/health/ready", "HEALTHCHECK_CONFIG": config,
+            "HTTP_AUTHORIZATION": "Bearer " + token, "HTTP_ACCEPT": "application/health+json"})
+        head, body = result.stdout.split(b"\r\n\r\n", 1)
+        self.assertIn(b"Content-Type: application/health+json", head)
+
+        def comparable(document):
+            """Durations and times differ from run to run; the rest may not."""
+            text = without_duration(json.dumps(document, sort_keys=True))
+            text = re.sub(r'"observedValue": [0-9.e-]+', '"observedValue": 0', text)
+            return re.sub(r'"time": "[^"]+"', '"time": "T"', text)
+        self.assertEqual(comparable(json.loads(self.unmove(body.decode()))),
+                         comparable(validate_health_json(example.encode())))
 
     def test_test_config_says_as_whom(self):
         config = self.app_config_file()
@@ -926,22 +968,37 @@ DocumentRoot %(root)s
         self.assertIn(b"cursor_backend failed", unhealthy.stderr)
 
     def test_kubernetes_probe(self):
-        probe = parse_simple_yaml(block("kubernetes"))["readinessProbe"]
-        path, port = probe["httpGet"]["path"], probe["httpGet"]["port"]
-        # The nginx location the recipes install, on the port Debian's site listens on.
+        probes = parse_simple_yaml(block("kubernetes"))
+        self.assertEqual(sorted(probes), ["livenessProbe", "readinessProbe", "startupProbe"])
+        with open(os.path.join(REPO, "conf", "probes.json")) as example:
+            settings = json.load(example)
         with open(os.path.join(REPO, "nginx", "healthcheck-location.conf")) as location:
-            self.assertIn("location = %s {" % path, location.read())
+            self.assertIn("location ^~ /health/ {", location.read())
+        paths = {}
+        for kind, probe in probes.items():
+            path, port = probe["httpGet"]["path"], probe["httpGet"]["port"]
+            self.assertTrue(path.startswith("/health/"), path)
+            name = path[len("/health/"):]
+            self.assertIn(name, settings["probes"])  # A probe of the example, not the top level.
+            # The kubelet's timeout outlasts the probe's own deadline: a slow
+            # check answers its failure before the kubelet gives up.
+            deadline_ms = settings["probes"][name].get("timeout_ms", settings.get("timeout_ms", 2000))
+            self.assertLess(deadline_ms, 1000)
+            self.assertGreater(int(probe["timeoutSeconds"]) * 1000, deadline_ms)
+            paths[kind] = path
         with open("/etc/nginx/sites-available/default") as site:
             self.assertIn("listen %s default_server;" % port, site.read())
-        self.assertGreater(int(probe["timeoutSeconds"]) * 1000, DEFAULT_TIMEOUT_MS)
-        # A GET there through a real nginx, as the kubelet sends it.
-        config = self.app_config()
+        # GETs there through a real nginx and the shipped files, as the kubelet sends them.
+        config = self.probes_config("nobody")
         socket_path = self.path("healthcheck.sock")
         self.spawn_responder(config, socket_path=socket_path)
         self.start_nginx("unix:" + socket_path, self.port)
-        self.assertEqual(http_request(self.port, path)[::2], (200, SUCCESS_BODY))
+        for path in paths.values():
+            self.assertEqual(http_request(self.port, path)[::2], (200, SUCCESS_BODY))
         os.unlink(self.path("app.db"))
-        self.assertEqual(http_request(self.port, path)[::2], (500, FAILURE_BODY))
+        self.assertEqual(http_request(self.port, paths["livenessProbe"])[::2], (200, SUCCESS_BODY))
+        for kind in ("readinessProbe", "startupProbe"):
+            self.assertEqual(http_request(self.port, paths[kind])[::2], (503, FAILURE_BODY))
 
     def test_cron(self):
         self.install()
