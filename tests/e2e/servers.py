@@ -338,10 +338,17 @@ class ProbeTestCase(ServerTestCase):
         self.assertEnvelope(port, prefix + "ready", 200)
         self.assertEnvelope(port, prefix + "live", 200)
 
-    def assertDrainOverLogged(self, log_path):
+    def assertDrainOverLogged(self, port, prefix, log_path):
         """A long-running responder says when the drain ends (a CGI process,
-        which remembers nothing, cannot)."""
-        self.assertLogged(log_path, "healthcheck: drain over: %s is gone" % self.path("drain"))
+        which remembers nothing, cannot). A worker process notices at its
+        next request, and which worker gets a request is the kernel's
+        choice: ask ready until one that drained has said so."""
+        said = "healthcheck: drain over: %s is gone" % self.path("drain")
+
+        def said_after_one_more_request():
+            self.assertEnvelope(port, prefix + "ready", 200)
+            return said in read_text(log_path)
+        wait_for(said_after_one_more_request, timeout=5, what="%r in %s" % (said, log_path))
 
     def detailed_report(self, port, path, headers, source=None, host="127.0.0.1"):
         """The health+json answer of an authorised caller, checked against

@@ -94,7 +94,7 @@ DocumentRoot %(root)s
         port = self.proxy_fcgi(["10.0.0.0/8"])
         self.assertProbesFollowTheDatabase(port, "/health/", "/health", self.error_log)
         self.assertDrainFlipsReady(port, "/health/", "/health", self.error_log)
-        self.assertDrainOverLogged(self.error_log)
+        self.assertDrainOverLogged(port, "/health/", self.error_log)
 
     def test_proxy_fcgi_report_for_the_token_holder_envelope_for_everyone_else(self):
         port = self.proxy_fcgi(["10.0.0.0/8"])

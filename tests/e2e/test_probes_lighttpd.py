@@ -42,7 +42,7 @@ class LighttpdProbesTest(ProbeTestCase):
         port = self.start_lighttpd(self.probes_config(WEB_USER, ["10.0.0.0/8"]))
         self.assertProbesFollowTheDatabase(port, "/health/", "/health", self.error_log)
         self.assertDrainFlipsReady(port, "/health/", "/health", self.error_log)
-        self.assertDrainOverLogged(self.error_log)
+        self.assertDrainOverLogged(port, "/health/", self.error_log)
 
     def test_report_for_the_token_holder_envelope_for_everyone_else(self):
         port = self.start_lighttpd(self.probes_config(WEB_USER, ["10.0.0.0/8"]))

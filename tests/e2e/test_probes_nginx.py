@@ -49,7 +49,7 @@ class NginxProbesTest(ProbeTestCase):
         port = self.start_behind_snippets(self.probes_config(RESPONDER_USER, ["10.0.0.0/8"]))
         self.assertProbesFollowTheDatabase(port, "/health/", "/health", self.nginx_error_log)
         self.assertDrainFlipsReady(port, "/health/", "/health", self.nginx_error_log)
-        self.assertDrainOverLogged(self.nginx_error_log)
+        self.assertDrainOverLogged(port, "/health/", self.nginx_error_log)
         # Once per change in each of spawn-fcgi.sh's 2 worker processes, not
         # once per drained request (there were 3).
         drains = read_text(self.nginx_error_log).count("healthcheck: draining: ")
