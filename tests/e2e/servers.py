@@ -23,11 +23,18 @@ START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 WEB_USER = "www-data"
 APACHE_MODULES = "/usr/lib/apache2/modules"
+# What every test's Apache loads, after its MPM and before its own modules.
+APACHE_BASE_MODULES = ["authz_core", "authz_host", "alias", "mime"]
+# conf/haproxy.cfg's check interval, and the tests' faster one.
+HAPROXY_CHECK_INTERVAL = "inter 2s fall 2 rise 2"
+HAPROXY_FAST_INTERVAL = "inter 150ms fall 2 rise 2"
+HAPROXY_STATE_BOUND_S = 3.0  # fall/rise 2 x 150 ms, with room for a slow machine.
 
 # The defaults written in the shipped files, which the tests replace.
 DEFAULT_SOCKET = "/run/healthcheck/healthcheck.sock"
 DEFAULT_BINARY = "/usr/local/bin/healthcheck"
 DEFAULT_CONFIG = "/etc/healthcheck/healthcheck.json"
+DEFAULT_LIGHTTPD_SOCKET = "/run/lighttpd/healthcheck.sock"
 
 SQLITE_CONFIG = os.path.join(REPO, "conf", "sqlite.json")
 # Run as root, and by test_spawn_fcgi as nobody too.
@@ -43,6 +50,53 @@ def fill(text, replacements):
     for old, new in replacements.items():
         text = text.replace(old, new)
     return text
+
+
+def apache_config(root, port, modules, body, document_root, mpm="event"):
+    """An httpd.conf for Apache on 127.0.0.1:`port` as www-data, its pid,
+    error log, mutexes (and mod_cgid's socket) in `root`, loading mpm_`mpm`,
+    APACHE_BASE_MODULES and `modules`, denying every folder, then `body`."""
+    loads = "\n".join("LoadModule %s_module %s/mod_%s.so" % (name, APACHE_MODULES, name)
+                      for name in ["mpm_" + mpm] + APACHE_BASE_MODULES + modules)
+    if "cgid" in modules:
+        body = "ScriptSock %s/cgid.sock\n%s" % (root, body)
+    return """ServerRoot %(root)s
+ServerName localhost
+%(loads)s
+Listen 127.0.0.1:%(port)d
+PidFile %(root)s/httpd.pid
+ErrorLog %(root)s/error.log
+LogLevel warn
+Mutex file:%(root)s
+User www-data
+Group www-data
+TypesConfig /etc/mime.types
+DocumentRoot %(docroot)s
+<Directory />
+    AllowOverride None
+    Require all denied
+</Directory>
+%(body)s
+""" % {"root": root, "loads": loads, "port": port, "body": body, "docroot": document_root}
+
+
+# An nginx.conf around the shipped snippets: an upstream and a location.
+MINIMAL_NGINX = """user www-data; daemon off; pid %(p)s/nginx.pid; error_log %(p)s/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path %(p)s/cb; fastcgi_temp_path %(p)s/fc; proxy_temp_path %(p)s/px;
+  uwsgi_temp_path %(p)s/uw; scgi_temp_path %(p)s/sc;
+  %(upstream)s
+  server { listen 127.0.0.1:%(port)d; %(location)s }
+}
+"""
+
+
+def nginx_location():
+    """The shipped location snippet, its fastcgi_params the system's."""
+    return shipped("nginx/healthcheck-location.conf").replace(
+        "include fastcgi_params;", "include /etc/nginx/fastcgi_params;")
 
 
 class Process:
@@ -171,17 +225,122 @@ class ServerTestCase(TestCase):
         return self.start([SPAWN_FCGI_SCRIPT], "responder.log",
                           lambda: unix_socket_open(socket_path), env=env)
 
-    def start_nginx(self, upstream, port):
+    def install_binary(self, folder, name):
+        """build/healthcheck copied to `folder`/`name` in the temp folder,
+        where the web server's user may run it; returns its path."""
+        target_folder = self.path(folder)
+        os.makedirs(target_folder, exist_ok=True)
+        os.chmod(target_folder, 0o755)
+        target = os.path.join(target_folder, name)
+        shutil.copy(BINARY, target)
+        os.chmod(target, 0o755)
+        return target
+
+    def run_nginx(self, config, port, stop_signal=signal.SIGTERM):
+        """nginx with the text `config` as nginx/nginx.conf, nginx/ its
+        prefix; returns the process once `port` answers."""
         prefix = self.path("nginx")
         os.makedirs(prefix, exist_ok=True)
-        config = fill(shipped("nginx/nginx.conf"), {
-            "@PREFIX@": prefix, "@USER@": WEB_USER, "@PORT@": str(port),
-            "@UPSTREAM@": upstream, "@NGINX_CONF_DIR@": "/etc/nginx"})
         with open(os.path.join(prefix, "nginx.conf"), "w") as out:
             out.write(config)
         self.nginx_error_log = os.path.join(prefix, "error.log")
         return self.start(["nginx", "-c", os.path.join(prefix, "nginx.conf"), "-p", prefix],
-                          "nginx.out", lambda: port_open(port), stop_signal=signal.SIGQUIT)
+                          "nginx.out", lambda: port_open(port), stop_signal=stop_signal)
+
+    def start_nginx(self, upstream, port):
+        """nginx with the shipped nginx/nginx.conf."""
+        config = fill(shipped("nginx/nginx.conf"), {
+            "@PREFIX@": self.path("nginx"), "@USER@": WEB_USER, "@PORT@": str(port),
+            "@UPSTREAM@": upstream, "@NGINX_CONF_DIR@": "/etc/nginx"})
+        return self.run_nginx(config, port, stop_signal=signal.SIGQUIT)
+
+    def start_nginx_snippets(self, upstream, port, location=None):
+        """nginx with MINIMAL_NGINX around `upstream` and `location` (the
+        shipped location snippet when None)."""
+        config = MINIMAL_NGINX % {"p": self.path("nginx"), "upstream": upstream, "port": port,
+                                  "location": nginx_location() if location is None else location}
+        return self.run_nginx(config, port)
+
+    def run_apache(self, root, port, modules, body, document_root, mpm="event"):
+        """Apache in the foreground with apache_config(...) as `root`/httpd.conf,
+        its output in <root's name>.out; returns the process once `port` answers."""
+        config = os.path.join(root, "httpd.conf")
+        with open(config, "w") as out:
+            out.write(apache_config(root, port, modules, body, document_root, mpm))
+        return self.start(["apache2", "-f", config, "-DFOREGROUND"],
+                          os.path.basename(root) + ".out", lambda: port_open(port))
+
+    def fcgid_snippet(self, binary, config):
+        """The shipped conf/apache-fcgid.conf for `binary` and `config`, with
+        mod_fcgid's sockets and process table in fcgid/, owned by the web user."""
+        fcgid = self.path("fcgid")
+        os.makedirs(fcgid)
+        os.chown(fcgid, self.web_uid, self.web_gid)
+        snippet = fill(shipped("conf/apache-fcgid.conf"),
+                       {DEFAULT_BINARY: binary, DEFAULT_CONFIG: config})
+        return snippet + "\nFcgidIPCDir %s\nFcgidProcessTableFile %s/table\n" % (fcgid, fcgid)
+
+    def run_lighttpd(self, binary, config, socket_path, error_log, user=None):
+        """lighttpd with the shipped conf/lighttpd-healthcheck.conf, spawning
+        `binary` with `config` on `socket_path`, its web root an empty www/,
+        as `user` (user and group) when given; returns its port once it answers."""
+        port = free_port()
+        snippet = fill(shipped("conf/lighttpd-healthcheck.conf"), {
+            DEFAULT_BINARY: binary, DEFAULT_CONFIG: config, DEFAULT_LIGHTTPD_SOCKET: socket_path})
+        os.makedirs(self.path("www"))
+        run_as = 'server.username = "%s"\nserver.groupname = "%s"\n' % (user, user) if user else ""
+        with open(self.path("lighttpd.conf"), "w") as out:
+            out.write('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
+                      'server.port = %d\nserver.errorlog = "%s"\n'
+                      'server.pid-file = "%s"\n%s%s\n'
+                      % (self.path("www"), port, error_log, self.path("lighttpd.pid"), run_as,
+                         snippet))
+        self.start(["lighttpd", "-D", "-f", self.path("lighttpd.conf")], "lighttpd.out",
+                   lambda: port_open(port))
+        return port
+
+    def start_haproxy(self, backend_port):
+        """HAProxy with the shipped conf/haproxy.cfg, checking web1 at
+        127.0.0.1:`backend_port` every 150 ms, with an admin stats socket
+        (self.stats_socket); returns (its front port, the configuration)."""
+        front_port = free_port()
+        self.stats_socket = self.path("haproxy.sock")
+        config = fill(shipped("conf/haproxy.cfg"), {
+            "127.0.0.1:8080": "127.0.0.1:%d" % backend_port,
+            "127.0.0.1:8000": "127.0.0.1:%d" % front_port,
+            HAPROXY_CHECK_INTERVAL: HAPROXY_FAST_INTERVAL})
+        self.assertIn(HAPROXY_FAST_INTERVAL, config)
+        config = config.replace(
+            "global\n", "global\n    stats socket %s level admin\n" % self.stats_socket, 1)
+        with open(self.path("haproxy.cfg"), "w") as out:
+            out.write(config)
+        self.start(["haproxy", "-db", "-f", self.path("haproxy.cfg")], "haproxy.out",
+                   lambda: port_open(front_port) and os.path.exists(self.stats_socket))
+        return front_port, config
+
+    def haproxy_stats(self, command):
+        """The answer of HAProxy's stats socket to `command`, as text."""
+        with socket.socket(socket.AF_UNIX) as stats:
+            stats.settimeout(2)
+            stats.connect(self.stats_socket)
+            stats.sendall(command.encode() + b"\n")
+            data = b""
+            while True:
+                chunk = stats.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode()
+
+    def haproxy_web1(self):
+        """web1's row of `show stat`, as a dict by column name; None without one."""
+        lines = self.haproxy_stats("show stat").splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(",")))
+            if row.get("pxname") == "app_servers" and row.get("svname") == "web1":
+                return row
+        return None
 
     def assertHealthyUrl(self, port, path="/health"):
         status, headers, body = http_request(port, path)

@@ -5,11 +5,11 @@ import os
 import shutil
 import urllib.parse
 
-from tests.e2e.servers import (APACHE_MODULES, BINARY, DEFAULT_BINARY, DEFAULT_CONFIG,
-                               DEFAULT_SOCKET, REPO, ServerTestCase, fill, free_port,
+from tests.e2e.servers import (BINARY, DEFAULT_SOCKET, REPO, ServerTestCase, fill, free_port,
                                http_request, make_database, port_open, shipped)
 
-BASE_MODULES = ["authz_core", "authz_host", "alias", "mime", "dir", "rewrite"]
+# Beside APACHE_BASE_MODULES.
+BASE_MODULES = ["dir", "rewrite"]
 
 # The shipped shared-hosting folder: uploaded as it is into the web root.
 SHARED_HOSTING_HTACCESS = os.path.join(REPO, "conf", "shared-hosting", "health", ".htaccess")
@@ -35,32 +35,9 @@ class ApacheTest(ServerTestCase):
         os.makedirs(root, exist_ok=True)
         self.port = free_port()
         self.error_log = os.path.join(root, "error.log")
-        loads = "\n".join("LoadModule %s_module %s/mod_%s.so" % (name, APACHE_MODULES, name)
-                          for name in ["mpm_" + mpm] + BASE_MODULES + modules)
-        config = """ServerRoot %(root)s
-ServerName localhost
-%(loads)s
-Listen 127.0.0.1:%(port)d
-PidFile %(root)s/httpd.pid
-ErrorLog %(root)s/error.log
-LogLevel warn
-Mutex file:%(root)s
-User www-data
-Group www-data
-TypesConfig /etc/mime.types
-DocumentRoot %(docroot)s
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-%(body)s
-""" % {"root": root, "loads": loads, "port": self.port, "body": body,
-       "docroot": self.path("www")}
         os.makedirs(self.path("www"), exist_ok=True)
-        with open(os.path.join(root, "httpd.conf"), "w") as out:
-            out.write(config)
-        return self.start(["apache2", "-f", os.path.join(root, "httpd.conf"), "-DFOREGROUND"],
-                          "apache.out", lambda: port_open(self.port))
+        return self.run_apache(root, self.port, BASE_MODULES + modules, body, self.path("www"),
+                               mpm)
 
     def test_mod_proxy_fcgi_to_a_unix_socket(self):
         config = self.app_config()
@@ -76,13 +53,7 @@ DocumentRoot %(docroot)s
     def test_mod_fcgid_spawns_the_responder(self):
         config = self.app_config()
         binary = self.install_binary("bin", "healthcheck")
-        snippet = fill(shipped("conf/apache-fcgid.conf"),
-                       {DEFAULT_BINARY: binary, DEFAULT_CONFIG: config})
-        fcgid = self.path("fcgid")
-        os.makedirs(fcgid)
-        os.chown(fcgid, self.web_uid, self.web_gid)
-        snippet += "\nFcgidIPCDir %s\nFcgidProcessTableFile %s/table\n" % (fcgid, fcgid)
-        self.start_apache(snippet, ["fcgid"])
+        self.start_apache(self.fcgid_snippet(binary, config), ["fcgid"])
         self.assertHealthyUrl(self.port)
         os.unlink(self.path("app.db"))
         self.assertUnhealthyUrl(self.port)
@@ -94,13 +65,12 @@ DocumentRoot %(docroot)s
         shutil.copy(self.app_config(database=False), os.path.join(cgi_bin, "healthcheck.json"))
         make_database(os.path.join(cgi_bin, "app.db"))
         os.chmod(os.path.join(cgi_bin, "app.db"), 0o644)
-        body = """ScriptSock %s/cgid.sock
-ScriptAlias /cgi-bin/ %s/
+        body = """ScriptAlias /cgi-bin/ %s/
 <Directory %s>
     Options +ExecCGI
     Require all granted
 </Directory>
-""" % (self.path("apache"), cgi_bin, cgi_bin)
+""" % (cgi_bin, cgi_bin)
         self.start_apache(body, ["cgid"])
         self.assertHealthyUrl(self.port, "/cgi-bin/healthcheck")
         # Apache passes a query without '=' as command-line words: they are
@@ -165,10 +135,7 @@ ScriptAlias /cgi-bin/ %s/
         return self.secrets
 
     def start_shared_hosting_apache(self, allow_override, modules, mpm):
-        server_lines = ""
-        if "cgid" in modules:
-            server_lines = "ScriptSock %s/cgid.sock\n" % self.path("apache")
-        body = server_lines + """<Directory %s>
+        body = """<Directory %s>
     AllowOverride %s
     Require all granted
 </Directory>
@@ -228,10 +195,3 @@ ScriptAlias /cgi-bin/ %s/
             out.write(data)
         os.chmod(path, 0o644)
 
-    def install_binary(self, folder, name):
-        target_folder = self.path(folder)
-        os.makedirs(target_folder, exist_ok=True)
-        target = os.path.join(target_folder, name)
-        shutil.copy(BINARY, target)
-        os.chmod(target, 0o755)
-        return target

@@ -1,39 +1,18 @@
 """HAProxy, the health client a load balancer really is, checking /health
 through nginx: UP while the database is healthy, DOWN within its check
 interval once the SQLite file is removed or corrupted, UP once restored."""
-import os
 import shutil
-import socket
 import time
 
-from tests.e2e.servers import (ServerTestCase, fill, free_port, port_open, read_text, shipped,
-                               wait_for)
-
-CHECK_INTERVAL = "inter 2s fall 2 rise 2"
-FAST_INTERVAL = "inter 150ms fall 2 rise 2"
-STATE_BOUND_S = 3.0  # fall/rise 2 x 150 ms, with room for a slow machine.
+from tests.e2e.servers import HAPROXY_STATE_BOUND_S as STATE_BOUND_S
+from tests.e2e.servers import ServerTestCase, free_port, read_text, wait_for
 
 
 class HaproxyTest(ServerTestCase):
 
     def server_state(self):
-        with socket.socket(socket.AF_UNIX) as stats:
-            stats.settimeout(2)
-            stats.connect(self.stats_socket)
-            stats.sendall(b"show stat\n")
-            data = b""
-            while True:
-                chunk = stats.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        lines = data.decode().splitlines()
-        header = lines[0].lstrip("# ").split(",")
-        for line in lines[1:]:
-            row = dict(zip(header, line.split(",")))
-            if row.get("pxname") == "app_servers" and row.get("svname") == "web1":
-                return row["status"].split()[0]
-        return None
+        row = self.haproxy_web1()
+        return row["status"].split()[0] if row else None
 
     def wait_state(self, wanted):
         started = time.monotonic()
@@ -47,20 +26,7 @@ class HaproxyTest(ServerTestCase):
         self.spawn_responder(config, socket_path=socket_path)
         nginx_port = free_port()
         self.start_nginx("unix:" + socket_path, nginx_port)
-
-        front_port = free_port()
-        self.stats_socket = self.path("haproxy.sock")
-        haproxy_config = fill(shipped("conf/haproxy.cfg"), {
-            "127.0.0.1:8080": "127.0.0.1:%d" % nginx_port,
-            "127.0.0.1:8000": "127.0.0.1:%d" % front_port,
-            CHECK_INTERVAL: FAST_INTERVAL})
-        self.assertIn(FAST_INTERVAL, haproxy_config)
-        haproxy_config = haproxy_config.replace(
-            "global\n", "global\n    stats socket %s level admin\n" % self.stats_socket, 1)
-        with open(self.path("haproxy.cfg"), "w") as out:
-            out.write(haproxy_config)
-        self.start(["haproxy", "-db", "-f", self.path("haproxy.cfg")], "haproxy.out",
-                   lambda: port_open(front_port) and os.path.exists(self.stats_socket))
+        self.start_haproxy(nginx_port)
 
         self.wait_state("UP")
         shutil.move(self.path("app.db"), self.path("app.db.saved"))

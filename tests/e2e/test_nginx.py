@@ -2,19 +2,7 @@
 import os
 import shutil
 
-from tests.e2e.servers import REPO, ServerTestCase, fill, free_port, port_open, shipped
-
-# An nginx.conf around the shipped snippets: an upstream and a location.
-MINIMAL_NGINX = """user www-data; daemon off; pid %(p)s/nginx.pid; error_log %(p)s/error.log;
-events {}
-http {
-  access_log off;
-  client_body_temp_path %(p)s/cb; fastcgi_temp_path %(p)s/fc; proxy_temp_path %(p)s/px;
-  uwsgi_temp_path %(p)s/uw; scgi_temp_path %(p)s/sc;
-  %(upstream)s
-  server { listen 127.0.0.1:%(port)d; %(location)s }
-}
-"""
+from tests.e2e.servers import REPO, ServerTestCase, fill, free_port, shipped
 
 
 class NginxTest(ServerTestCase):
@@ -53,7 +41,7 @@ class NginxTest(ServerTestCase):
         port = free_port()
         upstream = fill(shipped("nginx/healthcheck-upstream-unix.conf"),
                         {"/run/healthcheck/healthcheck.sock": socket_path})
-        self.serve_snippets(upstream, port)
+        self.start_nginx_snippets(upstream, port)
         self.assertHealthyUrl(port)
 
     def test_shipped_tcp_upstream_snippet_with_the_memory_only_example(self):
@@ -65,18 +53,6 @@ class NginxTest(ServerTestCase):
         port = free_port()
         upstream = fill(shipped("nginx/healthcheck-upstream-tcp.conf"),
                         {"127.0.0.1:9000": "127.0.0.1:%d" % fastcgi_port})
-        self.serve_snippets(upstream, port)
+        self.start_nginx_snippets(upstream, port)
         self.assertHealthyUrl(port)
 
-    def serve_snippets(self, upstream, port):
-        """nginx with the shipped location snippet and `upstream`, on `port`."""
-        prefix = self.path("nginx")
-        os.makedirs(prefix)
-        location = shipped("nginx/healthcheck-location.conf").replace(
-            "include fastcgi_params;", "include /etc/nginx/fastcgi_params;")
-        with open(os.path.join(prefix, "nginx.conf"), "w") as out:
-            out.write(MINIMAL_NGINX % {"p": prefix, "upstream": upstream, "port": port,
-                                       "location": location})
-        self.nginx_error_log = os.path.join(prefix, "error.log")
-        self.start(["nginx", "-c", os.path.join(prefix, "nginx.conf"), "-p", prefix],
-                   "nginx.out", lambda: port_open(port))

@@ -5,53 +5,27 @@ responder (conf/apache-proxy-fcgi.conf, /health/NAME), plain CGI
 flips ready, only an authorised caller who asks sees the report, and the
 bearer token reaches the program only with the examples' CGIPassAuth On."""
 import os
-import shutil
 
-from tests.e2e.servers import (APACHE_MODULES, BINARY, DEFAULT_BINARY, DEFAULT_CONFIG,
-                               DEFAULT_SOCKET, HEALTH_JSON, PROBE_TOKEN, ProbeTestCase, fill,
-                               free_port, port_open, shipped)
+from tests.e2e.servers import (DEFAULT_BINARY, DEFAULT_CONFIG, DEFAULT_SOCKET, HEALTH_JSON,
+                               PROBE_TOKEN, ProbeTestCase, fill, free_port, shipped)
 
 SPAWN_FCGI_USER = "nobody"  # conf/spawn-fcgi.sh's default.
 APACHE_USER = "www-data"    # CGI and mod_fcgid programs run as Apache's user.
-BASE_MODULES = ["authz_core", "authz_host", "alias", "mime", "env"]
+BASE_MODULES = ["env"]  # Beside APACHE_BASE_MODULES.
 PASS_AUTH = "CGIPassAuth On"
 
 
 class ApacheProbesTest(ProbeTestCase):
 
-    def start_apache(self, body, modules, name="apache", mpm="event"):
+    def start_apache(self, body, modules, name="apache"):
         """Apache in the foreground with `body` in its configuration, from a
         folder of its own (`name`), so that two may run one after the other;
         returns its port."""
         root = self.path(name)
         os.makedirs(root)
         port = free_port()
-        loads = "\n".join("LoadModule %s_module %s/mod_%s.so" % (module, APACHE_MODULES, module)
-                          for module in ["mpm_" + mpm] + BASE_MODULES + modules)
-        if "cgid" in modules:
-            body = "ScriptSock %s/cgid.sock\n%s" % (root, body)
         self.error_log = os.path.join(root, "error.log")
-        with open(os.path.join(root, "httpd.conf"), "w") as out:
-            out.write("""ServerRoot %(root)s
-ServerName localhost
-%(loads)s
-Listen 127.0.0.1:%(port)d
-PidFile %(root)s/httpd.pid
-ErrorLog %(root)s/error.log
-LogLevel warn
-Mutex file:%(root)s
-User www-data
-Group www-data
-TypesConfig /etc/mime.types
-DocumentRoot %(root)s
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-%(body)s
-""" % {"root": root, "loads": loads, "port": port, "body": body})
-        self.start(["apache2", "-f", os.path.join(root, "httpd.conf"), "-DFOREGROUND"],
-                   name + ".out", lambda: port_open(port))
+        self.run_apache(root, port, BASE_MODULES + modules, body, root)
         return port
 
     def proxy_fcgi(self, trusted_addresses, pass_auth=PASS_AUTH, name="apache"):
@@ -69,10 +43,7 @@ DocumentRoot %(root)s
         run it, and Debian's own /cgi-bin/ alias after it; returns the port."""
         if not os.path.exists(self.path("bin/healthcheck")):
             config = self.probes_config(APACHE_USER, trusted_addresses)
-            os.makedirs(self.path("bin"))
-            os.chmod(self.path("bin"), 0o755)
-            shutil.copy(BINARY, self.path("bin/healthcheck"))
-            os.chmod(self.path("bin/healthcheck"), 0o755)
+            self.install_binary("bin", "healthcheck")
             os.makedirs(self.path("usr-lib-cgi-bin"))
         snippet = fill(shipped("conf/apache-cgi.conf"), {
             DEFAULT_BINARY: self.path("bin/healthcheck"),
@@ -135,16 +106,8 @@ DocumentRoot %(root)s
 
     def test_fcgid_probes_drain_and_report(self):
         config = self.probes_config(APACHE_USER, ["10.0.0.0/8"])
-        os.makedirs(self.path("bin"))
-        shutil.copy(BINARY, self.path("bin/healthcheck"))
-        os.chmod(self.path("bin/healthcheck"), 0o755)
-        fcgid = self.path("fcgid")
-        os.makedirs(fcgid)
-        os.chown(fcgid, self.web_uid, self.web_gid)
-        snippet = fill(shipped("conf/apache-fcgid.conf"),
-                       {DEFAULT_BINARY: self.path("bin/healthcheck"), DEFAULT_CONFIG: config})
-        snippet += "\nFcgidIPCDir %s\nFcgidProcessTableFile %s/table\n" % (fcgid, fcgid)
-        port = self.start_apache(snippet, ["fcgid"])
+        binary = self.install_binary("bin", "healthcheck")
+        port = self.start_apache(self.fcgid_snippet(binary, config), ["fcgid"])
         self.assertProbesFollowTheDatabase(port, "/health/", "/health", self.error_log)
         self.assertDrainFlipsReady(port, "/health/", "/health", self.error_log)
         self.assertReportOnlyForTheAuthorised(port, "/health/")

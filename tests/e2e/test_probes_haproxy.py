@@ -4,47 +4,26 @@ file takes the server out of rotation without marking it failed, removing
 it brings the server back, and a missing database marks it DOWN."""
 import os
 import shutil
-import socket
 import time
 
-from tests.e2e.servers import (ProbeTestCase, fill, free_port, http_fetch, port_open, shipped,
-                               wait_for)
+from tests.e2e.servers import HAPROXY_STATE_BOUND_S as STATE_BOUND_S
+from tests.e2e.servers import ProbeTestCase, free_port, http_fetch, wait_for
 
 RESPONDER_USER = "nobody"  # conf/spawn-fcgi.sh's default.
-CHECK_INTERVAL = "inter 2s fall 2 rise 2"
-FAST_INTERVAL = "inter 150ms fall 2 rise 2"
-STATE_BOUND_S = 3.0  # fall/rise 2 x 150 ms, with room for a slow machine.
 
 
 class HaproxyProbesTest(ProbeTestCase):
 
-    def stats(self, command):
-        """The answer of HAProxy's stats socket to `command`, as text."""
-        with socket.socket(socket.AF_UNIX) as stats:
-            stats.settimeout(2)
-            stats.connect(self.stats_socket)
-            stats.sendall(command.encode() + b"\n")
-            data = b""
-            while True:
-                chunk = stats.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return data.decode()
-
     def server_row(self):
         """web1's row of `show stat`, as a dict by column name."""
-        lines = self.stats("show stat").splitlines()
-        header = lines[0].lstrip("# ").split(",")
-        for line in lines[1:]:
-            row = dict(zip(header, line.split(",")))
-            if row.get("pxname") == "app_servers" and row.get("svname") == "web1":
-                return row
-        raise AssertionError("no web1 in: %s" % "\n".join(lines))
+        row = self.haproxy_web1()
+        if row is None:
+            raise AssertionError("no web1 in: %s" % self.haproxy_stats("show stat"))
+        return row
 
     def server_state_row(self):
         """web1's row of `show servers state`, as a dict by column name."""
-        lines = [line for line in self.stats("show servers state app_servers").splitlines()
+        lines = [line for line in self.haproxy_stats("show servers state app_servers").splitlines()
                  if line.strip()]
         header = next(line for line in lines if line.startswith("#")).lstrip("# ").split()
         for line in lines:
@@ -59,30 +38,15 @@ class HaproxyProbesTest(ProbeTestCase):
                  what="haproxy to show web1 " + wanted)
         return time.monotonic() - started
 
-    def start_haproxy(self, nginx_port):
-        self.front_port = front_port = free_port()
-        self.stats_socket = self.path("haproxy.sock")
-        config = fill(shipped("conf/haproxy.cfg"), {
-            "127.0.0.1:8080": "127.0.0.1:%d" % nginx_port,
-            "127.0.0.1:8000": "127.0.0.1:%d" % front_port,
-            CHECK_INTERVAL: FAST_INTERVAL})
-        self.assertIn(FAST_INTERVAL, config)
-        self.assertIn("http-check disable-on-404", config)
-        self.assertIn("uri /health/ready", config)
-        config = config.replace(
-            "global\n", "global\n    stats socket %s level admin\n" % self.stats_socket, 1)
-        with open(self.path("haproxy.cfg"), "w") as out:
-            out.write(config)
-        self.start(["haproxy", "-db", "-f", self.path("haproxy.cfg")], "haproxy.out",
-                   lambda: port_open(front_port) and os.path.exists(self.stats_socket))
-
     def test_drain_file_takes_the_server_out_of_rotation_and_back(self):
         config = self.probes_config(RESPONDER_USER)
         socket_path = self.path("healthcheck.sock")
         self.spawn_responder(config, socket_path=socket_path)
         nginx_port = free_port()
         self.start_nginx("unix:" + socket_path, nginx_port)
-        self.start_haproxy(nginx_port)
+        self.front_port, haproxy_config = self.start_haproxy(nginx_port)
+        self.assertIn("http-check disable-on-404", haproxy_config)
+        self.assertIn("uri /health/ready", haproxy_config)
 
         self.wait_status("UP")
         self.assertEqual(http_fetch(self.front_port, "/")[0], 404)  # nginx's own answer.

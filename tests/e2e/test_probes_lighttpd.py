@@ -3,12 +3,8 @@
 reaches the responder as PATH_INFO /NAME, the probes follow the database,
 the drain file flips ready, only the token holder who asks sees the report."""
 import os
-import shutil
 
-from tests.e2e.servers import (BINARY, DEFAULT_BINARY, DEFAULT_CONFIG, WEB_USER, ProbeTestCase,
-                               fill, free_port, port_open, shipped)
-
-LIGHTTPD_SOCKET = "/run/lighttpd/healthcheck.sock"
+from tests.e2e.servers import WEB_USER, ProbeTestCase
 
 
 class LighttpdProbesTest(ProbeTestCase):
@@ -19,24 +15,10 @@ class LighttpdProbesTest(ProbeTestCase):
         run = self.path("lighttpd")
         os.makedirs(run)
         os.chown(run, self.web_uid, self.web_gid)
-        os.makedirs(self.path("bin"))
-        shutil.copy(BINARY, self.path("bin/healthcheck"))
-        os.chmod(self.path("bin/healthcheck"), 0o755)
-        os.makedirs(self.path("www"))
-        snippet = fill(shipped("conf/lighttpd-healthcheck.conf"), {
-            DEFAULT_BINARY: self.path("bin/healthcheck"), DEFAULT_CONFIG: config,
-            LIGHTTPD_SOCKET: os.path.join(run, "healthcheck.sock")})
-        port = free_port()
+        binary = self.install_binary("bin", "healthcheck")
         self.error_log = os.path.join(run, "error.log")
-        with open(self.path("lighttpd.conf"), "w") as out:
-            out.write('server.document-root = "%s"\nserver.bind = "127.0.0.1"\n'
-                      'server.port = %d\nserver.errorlog = "%s"\nserver.pid-file = "%s"\n'
-                      'server.username = "%s"\nserver.groupname = "%s"\n%s\n'
-                      % (self.path("www"), port, self.error_log, self.path("lighttpd.pid"),
-                         WEB_USER, WEB_USER, snippet))
-        self.start(["lighttpd", "-D", "-f", self.path("lighttpd.conf")], "lighttpd.out",
-                   lambda: port_open(port))
-        return port
+        return self.run_lighttpd(binary, config, os.path.join(run, "healthcheck.sock"),
+                                 self.error_log, user=WEB_USER)
 
     def test_probes_follow_the_database_and_the_drain_file(self):
         port = self.start_lighttpd(self.probes_config(WEB_USER, ["10.0.0.0/8"]))

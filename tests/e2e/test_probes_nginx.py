@@ -4,9 +4,8 @@ live, ready and startup follow the database as each should, the drain file
 flips ready, and only an authorised caller who asks sees the report."""
 import os
 
-from tests.e2e.servers import (HEALTH_JSON, ProbeTestCase, fill, free_port, port_open, read_text,
-                               shipped)
-from tests.e2e.test_nginx import MINIMAL_NGINX
+from tests.e2e.servers import (HEALTH_JSON, ProbeTestCase, fill, free_port, nginx_location,
+                               read_text, shipped)
 
 RESPONDER_USER = "nobody"  # conf/spawn-fcgi.sh's default.
 
@@ -21,20 +20,12 @@ class NginxProbesTest(ProbeTestCase):
         self.spawn_responder(config, socket_path=socket_path)
         upstream = fill(shipped("nginx/healthcheck-upstream-unix.conf"),
                         {"/run/healthcheck/healthcheck.sock": socket_path})
-        location = shipped("nginx/healthcheck-location.conf").replace(
-            "include fastcgi_params;", "include /etc/nginx/fastcgi_params;")
+        location = nginx_location()
         self.assertIn("location ^~ /health/ {", location)
         if ipv6_port:
             location = "listen [::1]:%d;\n%s" % (ipv6_port, location)
         port = free_port()
-        prefix = self.path("nginx")
-        os.makedirs(prefix)
-        with open(os.path.join(prefix, "nginx.conf"), "w") as out:
-            out.write(MINIMAL_NGINX % {"p": prefix, "upstream": upstream, "port": port,
-                                       "location": location})
-        self.nginx_error_log = os.path.join(prefix, "error.log")
-        self.start(["nginx", "-c", os.path.join(prefix, "nginx.conf"), "-p", prefix],
-                   "nginx.out", lambda: port_open(port))
+        self.start_nginx_snippets(upstream, port, location)
         return port
 
     def start_behind_nginx_conf(self, config):

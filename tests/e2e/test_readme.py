@@ -878,33 +878,8 @@ class ReadmeTest(ProbeTestCase):
         host = self.path("host")
         os.makedirs(host)
         os.chmod(host, 0o755)  # cgid's socket is here, for www-data's children.
-        modules = ["mpm_event", "authz_core", "authz_host", "alias", "mime", "dir", "cgid"]
-        loads = "\n".join("LoadModule %s_module /usr/lib/apache2/modules/mod_%s.so" % (name, name)
-                          for name in modules)
-        with open(os.path.join(host, "httpd.conf"), "w") as out:
-            out.write("""ServerRoot %(host)s
-ServerName localhost
-%(loads)s
-Listen 127.0.0.1:%(port)d
-PidFile %(host)s/httpd.pid
-ErrorLog %(host)s/error.log
-Mutex file:%(host)s
-ScriptSock %(host)s/cgid.sock
-User www-data
-Group www-data
-TypesConfig /etc/mime.types
-DocumentRoot %(root)s
-<Directory />
-    AllowOverride None
-    Require all denied
-</Directory>
-<Directory %(root)s>
-    AllowOverride All
-    Require all granted
-</Directory>
-""" % {"host": host, "loads": loads, "port": self.port, "root": web_root})
-        self.start(["apache2", "-f", os.path.join(host, "httpd.conf"), "-DFOREGROUND"],
-                   "host.out", lambda: port_open(self.port))
+        body = "<Directory %s>\n    AllowOverride All\n    Require all granted\n</Directory>"
+        self.run_apache(host, self.port, ["dir", "cgid"], body % web_root, web_root)
 
     def test_reload_and_upgrade_under_systemd(self):
         self.make_folder("/run")
