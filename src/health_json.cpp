@@ -5,9 +5,6 @@
 #include <time.h>
 
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 namespace healthcheck {
 namespace {
 
@@ -42,17 +39,55 @@ bool RefusedByQuality(std::string_view parameters) {
   return false;
 }
 
-// RFC 3339 in UTC with milliseconds: 2026-11-27T09:15:02.123Z.
-std::string Rfc3339(std::chrono::system_clock::time_point when) {
+// Appends `value` as exactly `digits` decimal digits.
+void AppendDigits(std::string& out, long value, int digits) {
+  char text[8];
+  for (int i = digits - 1; i >= 0; --i) {
+    text[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  out.append(text, static_cast<size_t>(digits));
+}
+
+// RFC 3339 in UTC with milliseconds: 2026-11-27T09:15:02.123Z. Digits by
+// hand: strftime and snprintf were a fifth of the report's cost.
+void AppendRfc3339(std::string& out, std::chrono::system_clock::time_point when) {
   auto milliseconds =
       std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
   time_t seconds = static_cast<time_t>(milliseconds / 1000);
   struct tm utc;
   gmtime_r(&seconds, &utc);
-  char text[40];
-  size_t length = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  snprintf(text + length, sizeof text - length, ".%03dZ", static_cast<int>(milliseconds % 1000));
-  return text;
+  AppendDigits(out, utc.tm_year + 1900L, 4);
+  out += '-';
+  AppendDigits(out, utc.tm_mon + 1, 2);
+  out += '-';
+  AppendDigits(out, utc.tm_mday, 2);
+  out += 'T';
+  AppendDigits(out, utc.tm_hour, 2);
+  out += ':';
+  AppendDigits(out, utc.tm_min, 2);
+  out += ':';
+  AppendDigits(out, utc.tm_sec, 2);
+  out += '.';
+  AppendDigits(out, static_cast<long>(milliseconds % 1000), 3);
+  out += 'Z';
+}
+
+// A duration in whole microseconds, as a JSON number of milliseconds:
+// 0.012, 1.5, 2000.1, 3.
+void AppendMilliseconds(std::string& out, double milliseconds) {
+  long long micro = static_cast<long long>(milliseconds * 1000 + 0.5);
+  if (micro < 0) micro = 0;
+  out += std::to_string(micro / 1000);
+  int fraction = static_cast<int>(micro % 1000);
+  if (fraction == 0) return;
+  int digits = 3;
+  while (fraction % 10 == 0) {
+    fraction /= 10;
+    --digits;
+  }
+  out += '.';
+  AppendDigits(out, fraction, digits);
 }
 
 // The length of the well-formed UTF-8 sequence at `text[0]`, or 0.
@@ -77,6 +112,37 @@ size_t Utf8SequenceLength(std::string_view text) {
   return 0;
 }
 
+// Appends `text` as a JSON string: quoted, escaped, and valid UTF-8 (each
+// byte that is not part of a well-formed sequence becomes U+FFFD).
+void AppendJsonString(std::string& out, std::string_view text) {
+  out += '"';
+  while (!text.empty()) {
+    unsigned char c = static_cast<unsigned char>(text[0]);
+    size_t length = 1;
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else {
+      length = Utf8SequenceLength(text);
+      if (length == 0) {
+        out += "\xEF\xBF\xBD";
+        length = 1;
+      } else {
+        out.append(text.data(), length);
+      }
+    }
+    text.remove_prefix(length);
+  }
+  out += '"';
+}
+
 }  // namespace
 
 bool AcceptsHealthJson(std::string_view accept) {
@@ -94,63 +160,38 @@ bool AcceptsHealthJson(std::string_view accept) {
   return false;
 }
 
-std::string ValidUtf8(std::string_view text) {
-  std::string valid;
-  valid.reserve(text.size());
-  while (!text.empty()) {
-    size_t length = Utf8SequenceLength(text);
-    if (length == 0) {
-      valid += "\xEF\xBF\xBD";
-      length = 1;
-    } else {
-      valid.append(text.data(), length);
-    }
-    text.remove_prefix(length);
-  }
-  return valid;
-}
-
+// Written by hand, not through a JSON library: the report has one fixed
+// shape, and only its strings vary. bench/README.md has the figures.
 std::string HealthJsonBody(bool passed, const std::vector<CheckRecord>& records,
                            std::string_view output) {
-  namespace json = rapidjson;
-  json::StringBuffer buffer;
-  json::Writer<json::StringBuffer> writer(buffer);
-  auto text = [&writer](std::string_view value) {
-    std::string valid = ValidUtf8(value);
-    writer.String(valid.data(), static_cast<json::SizeType>(valid.size()));
-  };
-  writer.StartObject();
-  writer.Key("status");
-  writer.String(passed ? "pass" : "fail");
+  std::string body;
+  body.reserve(64 + output.size() + records.size() * 160);
+  body += passed ? R"({"status":"pass")" : R"({"status":"fail")";
   if (!output.empty()) {
-    writer.Key("output");
-    text(output);
+    body += R"(,"output":)";
+    AppendJsonString(body, output);
   }
-  writer.Key("checks");
-  writer.StartObject();
-  for (const CheckRecord& record : records) {
-    text(record.name + ":responseTime");
-    writer.StartArray();
-    writer.StartObject();
-    writer.Key("observedValue");
-    // Whole microseconds: a reading, not float noise.
-    writer.Double(static_cast<double>(static_cast<int64_t>(record.duration_ms * 1000 + 0.5)) / 1000);
-    writer.Key("observedUnit");
-    writer.String("ms");
-    writer.Key("status");
-    writer.String(record.passed ? "pass" : "fail");
-    writer.Key("time");
-    text(Rfc3339(record.finished_at));
+  body += R"(,"checks":{)";
+  for (size_t i = 0; i < records.size(); ++i) {
+    const CheckRecord& record = records[i];
+    if (i > 0) body += ',';
+    AppendJsonString(body, record.name);
+    body.pop_back();  // Reopen the name's string for the measurement's suffix.
+    body += R"(:responseTime":[{"observedValue":)";
+    AppendMilliseconds(body, record.duration_ms);
+    body += R"(,"observedUnit":"ms","status":)";
+    body += record.passed ? R"("pass")" : R"("fail")";
+    body += R"(,"time":")";
+    AppendRfc3339(body, record.finished_at);
+    body += '"';
     if (!record.passed) {
-      writer.Key("output");
-      text(record.reason);
+      body += R"(,"output":)";
+      AppendJsonString(body, record.reason);
     }
-    writer.EndObject();
-    writer.EndArray();
+    body += "}]";
   }
-  writer.EndObject();
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
+  body += "}}";
+  return body;
 }
 
 }  // namespace healthcheck

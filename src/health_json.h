@@ -19,12 +19,11 @@ inline constexpr std::string_view kHealthJsonType = "application/health+json";
 bool AcceptsHealthJson(std::string_view accept);
 
 // {"status":"pass"|"fail","checks":{"STEP:responseTime":[{...}]},"output":...}
-// `output` (omitted when empty) says why the whole check failed.
+// `output` (omitted when empty) says why the whole check failed. Strings are
+// escaped and made valid UTF-8 (a byte that is not part of a well-formed
+// sequence becomes U+FFFD), so a reason quoting a file name or a program's
+// output stays valid JSON.
 std::string HealthJsonBody(bool passed, const std::vector<CheckRecord>& records,
                            std::string_view output);
-
-// Bytes that are not well-formed UTF-8 replaced with U+FFFD, so a reason
-// quoting a file name or a program's output stays valid JSON text.
-std::string ValidUtf8(std::string_view text);
 
 }  // namespace healthcheck

@@ -62,13 +62,42 @@ TEST_CASE("reasons with quotes, control characters and broken UTF-8 stay valid J
   CHECK(output == "cannot open \"/srv/caf\xc3\xa9\xef\xbf\xbd.db\":\n\ttab\x01");
 }
 
-TEST_CASE("ValidUtf8 keeps well-formed text and replaces each bad byte") {
-  CHECK(ValidUtf8("plain") == "plain");
-  CHECK(ValidUtf8("\xe2\x82\xac \xf0\x9f\x98\x80") == "\xe2\x82\xac \xf0\x9f\x98\x80");
-  CHECK(ValidUtf8("\xc0\xaf") == "\xef\xbf\xbd\xef\xbf\xbd");          // Overlong '/'.
-  CHECK(ValidUtf8("\xed\xa0\x80") == "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // A surrogate.
-  CHECK(ValidUtf8("\xf4\x90\x80\x80").size() == 12);                     // Past U+10FFFF.
-  CHECK(ValidUtf8("\xe2\x82") == "\xef\xbf\xbd\xef\xbf\xbd");            // Cut short.
+TEST_CASE("well-formed UTF-8 is kept, and each byte of a broken sequence replaced") {
+  auto output_of = [](const std::string& text) {
+    std::string body = HealthJsonBody(false, {}, text);
+    const std::string kStart = R"({"status":"fail","output":")";
+    const std::string kEnd = R"(","checks":{}})";
+    REQUIRE(body.rfind(kStart, 0) == 0);
+    REQUIRE(body.size() >= kStart.size() + kEnd.size());
+    return body.substr(kStart.size(), body.size() - kStart.size() - kEnd.size());
+  };
+  CHECK(output_of("plain") == "plain");
+  CHECK(output_of("\xe2\x82\xac \xf0\x9f\x98\x80") == "\xe2\x82\xac \xf0\x9f\x98\x80");
+  CHECK(output_of("\xc0\xaf") == "\xef\xbf\xbd\xef\xbf\xbd");          // Overlong '/'.
+  CHECK(output_of("\xed\xa0\x80") == "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // A surrogate.
+  CHECK(output_of("\xf4\x90\x80\x80").size() == 12);                     // Past U+10FFFF.
+  CHECK(output_of("\xe2\x82") == "\xef\xbf\xbd\xef\xbf\xbd");            // Cut short.
+  CHECK(output_of("a\"b\\c\n\x1f") == "a\\\"b\\\\c\\u000a\\u001f");
+}
+
+TEST_CASE("a duration is milliseconds to the microsecond, with no float noise") {
+  auto value_of = [](double ms) {
+    CheckRecord record;
+    record.name = "x";
+    record.passed = true;
+    record.duration_ms = ms;
+    std::string body = HealthJsonBody(true, {record}, "");
+    size_t start = body.find("\"observedValue\":") + 16;
+    return body.substr(start, body.find(',', start) - start);
+  };
+  CHECK(value_of(0.0123) == "0.012");
+  CHECK(value_of(1.5) == "1.5");
+  CHECK(value_of(2000.1) == "2000.1");
+  CHECK(value_of(3) == "3");
+  CHECK(value_of(0) == "0");
+  CHECK(value_of(0.0004) == "0");
+  CHECK(value_of(0.0005) == "0.001");
+  CHECK(value_of(12.3456789) == "12.346");
 }
 
 TEST_CASE("a drained check: fail, no checks, the reason") {
