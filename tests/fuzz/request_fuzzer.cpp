@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include <rapidjson/document.h>
+
 #include "../../src/app.h"
 #include "../../src/authorization.h"
 #include "../../src/config.h"
@@ -74,6 +76,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                   IsAuthorised(*app.config.details, request);
   if (detailed) {
     if (response.bytes.find("Content-Type: application/health+json\r\n") == std::string_view::npos) {
+      __builtin_trap();
+    }
+    // The body, when there is one, is valid JSON in valid UTF-8.
+    std::string body(response.bytes.substr(response.bytes.find("\r\n\r\n") + 4));
+    if (mode == BodyMode::kWithBody) {
+      rapidjson::Document document;
+      document.Parse<rapidjson::kParseValidateEncodingFlag>(body.c_str(), body.size());
+      if (document.HasParseError() || !document.IsObject()) __builtin_trap();
+    } else if (!body.empty()) {
       __builtin_trap();
     }
     return 0;
