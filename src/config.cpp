@@ -434,21 +434,13 @@ class ConfigReader {
 
   Result<Config> RequireDatabaseWhereNeeded(Config config) const {
     if (config.cursor_backend) return config;
-    auto require = [this](const CheckSettings& check, const std::string& prefix) -> Status {
-      for (const std::string& service : check.services) {
-        if (service == kCursorBackendName) {
-          return Error(prefix + "services",
-                       "\"cursor_backend\" needs \"cursor_backend\": {\"database\": \"...\"}");
-        }
-      }
-      if (check.callable.kind == CallableSettings::Kind::kSql) {
-        return Error(prefix + "callable.sql", "needs \"cursor_backend\": {\"database\": \"...\"}");
-      }
-      return Status::Ok();
-    };
     Status status = Status::Ok();
     ForEachCheck(config, [&](const CheckSettings& check, const std::string& prefix) {
-      if (status.ok()) status = require(check, prefix);
+      const char* key = DatabaseKeyOf(check);
+      if (!status.ok() || key == nullptr) return;
+      bool service = std::string_view(key) == "services";
+      status = Error(prefix + key, std::string(service ? "\"cursor_backend\" " : "") +
+                                       "needs \"cursor_backend\": {\"database\": \"...\"}");
     });
     if (!status.ok()) return status;
     return config;
@@ -696,6 +688,13 @@ std::string SummarizeCheck(const Config& config, const CheckSettings& check) {
 }
 
 }  // namespace
+
+const char* DatabaseKeyOf(const CheckSettings& check) {
+  for (const std::string& service : check.services) {
+    if (service == kCursorBackendName) return "services";
+  }
+  return check.callable.kind == CallableSettings::Kind::kSql ? "callable.sql" : nullptr;
+}
 
 std::string SummarizeChecks(const Config& config) {
   std::string summary = SummarizeCheck(config, config.check);

@@ -83,6 +83,10 @@ struct Config {
   std::optional<DetailsSettings> details;
 };
 
+// The key through which `check` uses the database: "services" (it builds
+// cursor_backend), "callable.sql", or nullptr when it does not use it.
+const char* DatabaseKeyOf(const CheckSettings& check);
+
 // Calls `visit(check, key_prefix)` for the top-level check (prefix "") and
 // then each probe's ("probes.NAME."), so messages name keys as the file does.
 template <typename Visit>

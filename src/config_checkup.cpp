@@ -83,8 +83,7 @@ void CheckDrainFile(const std::string& path, std::vector<std::string>& problems)
 bool UsesDatabase(const Config& config) {
   bool used = false;
   ForEachCheck(config, [&used](const CheckSettings& check, const std::string&) {
-    for (const std::string& service : check.services) used = used || service == kCursorBackendName;
-    used = used || check.callable.kind == CallableSettings::Kind::kSql;
+    used = used || DatabaseKeyOf(check) != nullptr;
   });
   return used;
 }
