@@ -58,8 +58,7 @@ int ServeCgiRequest(const App* app, Log& log) {
   Response response =
       app != nullptr
           ? HandleWithApp(request, *app, worker, log)
-          : MakeResponse(Health::kUnhealthy,
-                         request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody);
+          : MakeResponse(Health::kUnhealthy, BodyModeFor(request));
   if (!WriteAll(1, response.bytes)) {
     log.error("healthcheck: cannot write the CGI response: the web server closed stdout");
     return kExitSoftware;

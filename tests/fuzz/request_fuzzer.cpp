@@ -71,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   MemoryLog log;
   WorkerContext worker;
   Response response = HandleWithApp(request, app, worker, log);
-  BodyMode mode = request.is_head() ? BodyMode::kHeadersOnly : BodyMode::kWithBody;
+  BodyMode mode = BodyModeFor(request);
   bool detailed = app.config.details && AcceptsHealthJson(request.accept) &&
                   IsAuthorised(*app.config.details, request);
   if (detailed) {
