@@ -29,24 +29,43 @@ endif
 # The demo (make run): the build, nginx in front, spawn-fcgi when run as
 # root (tools/serve_demo.py starts conf/spawn-fcgi.sh then), python3 for the
 # script and its sqlite3 module, curl for the line it tells you to try.
+# libmariadb-dev and libpq-dev: the mysql and postgresql drivers' programs.
 RUN_PACKAGES  := g++ make pkg-config python3 libfcgi-dev rapidjson-dev libsqlite3-dev \
-                 nginx-light spawn-fcgi curl
+                 libmariadb-dev libpq-dev nginx-light spawn-fcgi curl
 # Everything the tests need besides: every web server, doctest, clang for the fuzzers.
 DEPS_PACKAGES := $(RUN_PACKAGES) libfcgi-bin doctest-dev clang libclang-rt-14-dev \
-                 apache2 libapache2-mod-fcgid lighttpd haproxy python3-jsonschema
+                 apache2 libapache2-mod-fcgid lighttpd haproxy python3-jsonschema \
+                 mariadb-server mariadb-client postgresql openssl
 
-LIB_SOURCES  := $(filter-out src/main.cpp,$(wildcard src/*.cpp src/*/*.cpp))
+LIB_SOURCES  := $(filter-out src/main.cpp src/drivers/%,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
+# The database drivers: each network driver goes into a program of its own
+# (src/driver_handover.h), so healthcheck stays static and free of client
+# libraries. src/drivers/linked_drivers.cpp says which drivers a program
+# has; it is compiled once per program.
+MYSQL_CFLAGS := $(shell mariadb_config --cflags 2>/dev/null || echo -I/usr/include/mariadb)
+PQ_CFLAGS    := -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+DRIVER_PROGRAMS := $(BUILD)/healthcheck-mysql $(BUILD)/healthcheck-postgresql
 TEST_SOURCES := $(wildcard tests/unit/*.cpp)
 TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
 
 .PHONY: all deps run-deps test check unit-tests bench asan fuzz run install uninstall clean
 
-all: $(BUILD)/healthcheck
+all: $(BUILD)/healthcheck $(DRIVER_PROGRAMS)
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/src/drivers/mysql_cursor.o: ALL_CXXFLAGS += $(MYSQL_CFLAGS)
+$(BUILD)/src/drivers/postgresql_cursor.o: ALL_CXXFLAGS += $(PQ_CFLAGS)
+$(BUILD)/linked/sqlite.o: DRIVER_DEFINES :=
+$(BUILD)/linked/mysql.o: DRIVER_DEFINES := -DHEALTHCHECK_WITH_MYSQL
+$(BUILD)/linked/postgresql.o: DRIVER_DEFINES := -DHEALTHCHECK_WITH_POSTGRESQL
+$(BUILD)/linked/all.o: DRIVER_DEFINES := -DHEALTHCHECK_WITH_MYSQL -DHEALTHCHECK_WITH_POSTGRESQL
+$(BUILD)/linked/%.o: src/drivers/linked_drivers.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(ALL_CXXFLAGS) $(DRIVER_DEFINES) -c $< -o $@
 
 # Tests find the repository's files (conf/ examples) from here.
 $(TEST_OBJECTS): ALL_CXXFLAGS += -DHEALTHCHECK_SOURCE_DIR='"$(CURDIR)"'
@@ -55,11 +74,28 @@ $(BUILD)/libhealthcheck.a: $(LIB_OBJECTS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/healthcheck: $(BUILD)/src/main.o $(BUILD)/libhealthcheck.a
+$(BUILD)/healthcheck: $(BUILD)/src/main.o $(BUILD)/linked/sqlite.o $(BUILD)/libhealthcheck.a
 	$(CXX) $(ALL_CXXFLAGS) $(LINK_MODE) $^ -o $@ $(LDLIBS) -lm
 
-$(BUILD)/unit_tests: $(TEST_OBJECTS) $(BUILD)/libhealthcheck.a
-	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(LDLIBS)
+# The driver programs load libmariadb or libpq, and their authentication
+# plugins, dynamically: a static program cannot load a plugin safely. The
+# rest is static as in healthcheck, which leaves libc's loading as the
+# only start-up cost a CGI request pays on top (see bench/).
+ifeq ($(STATIC),1)
+DRIVER_LINK := -static-libstdc++ -static-libgcc -Wl,-Bstatic -lfcgi -lsqlite3 -Wl,-Bdynamic
+else
+DRIVER_LINK := $(LDLIBS)
+endif
+$(BUILD)/healthcheck-mysql: $(BUILD)/src/main.o $(BUILD)/linked/mysql.o \
+    $(BUILD)/src/drivers/mysql_cursor.o $(BUILD)/libhealthcheck.a
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(DRIVER_LINK) -lmariadb -lm -pthread
+$(BUILD)/healthcheck-postgresql: $(BUILD)/src/main.o $(BUILD)/linked/postgresql.o \
+    $(BUILD)/src/drivers/postgresql_cursor.o $(BUILD)/libhealthcheck.a
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(DRIVER_LINK) -lpq -lm -pthread
+
+$(BUILD)/unit_tests: $(TEST_OBJECTS) $(BUILD)/linked/all.o $(BUILD)/src/drivers/mysql_cursor.o \
+    $(BUILD)/src/drivers/postgresql_cursor.o $(BUILD)/libhealthcheck.a
+	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(LDLIBS) -lmariadb -lpq
 
 # Installs the Debian packages that are missing; does nothing when all are there.
 deps:
@@ -81,7 +117,7 @@ test: deps
 
 # All suites on what is installed: unit (doctest), integration (the real
 # binary), end to end (real web servers).
-check: $(BUILD)/healthcheck $(BUILD)/unit_tests
+check: $(BUILD)/healthcheck $(DRIVER_PROGRAMS) $(BUILD)/unit_tests
 	python3 tests/run_tests.py --unit $(BUILD)/unit_tests --binary $(BUILD)/healthcheck
 
 # Benchmarks against the baselines, as ratios from one run (see bench/README.md).
@@ -116,7 +152,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefine
               -fno-omit-frame-pointer
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan STATIC=0 CXXFLAGS="$(ASAN_FLAGS)" \
-	  build/asan/healthcheck build/asan/unit_tests
+	  build/asan/healthcheck build/asan/healthcheck-mysql build/asan/healthcheck-postgresql \
+	  build/asan/unit_tests
 	HEALTHCHECK_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1 \
 	  python3 tests/run_tests.py --unit build/asan/unit_tests --binary build/asan/healthcheck \
@@ -135,7 +172,7 @@ fuzz:
 	@mkdir -p build/fuzz
 	@for f in $(FUZZERS); do \
 	  echo "building $$f"; \
-	  clang++ $(FUZZ_FLAGS) tests/fuzz/$$f.cpp $(LIB_SOURCES) -o build/fuzz/$$f $(LDLIBS) || exit 1; \
+	  clang++ $(FUZZ_FLAGS) tests/fuzz/$$f.cpp $(LIB_SOURCES) src/drivers/linked_drivers.cpp -o build/fuzz/$$f $(LDLIBS) || exit 1; \
 	done
 	@for f in $(FUZZERS); do \
 	  seeds=tests/fuzz/seeds/$${f%_fuzzer}; scratch=build/fuzz/corpus-$${f%_fuzzer}; \
@@ -147,9 +184,9 @@ fuzz:
 	done
 
 DOC_DIR := $(DESTDIR)$(PREFIX)/share/doc/healthcheck
-install: $(BUILD)/healthcheck
+install: $(BUILD)/healthcheck $(DRIVER_PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DOC_DIR)/conf $(DOC_DIR)/nginx
-	install -m 0755 -s $(BUILD)/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck
+	install -m 0755 -s $(BUILD)/healthcheck $(DRIVER_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 README.md $(DOC_DIR)/README.md
 	install -m 0644 conf/*.json conf/*.conf conf/*.cfg conf/*.socket \
 	  conf/*.service $(DOC_DIR)/conf/
@@ -158,10 +195,12 @@ install: $(BUILD)/healthcheck
 	install -m 0644 nginx/* $(DOC_DIR)/nginx/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/healthcheck
+	rm -f $(DESTDIR)$(PREFIX)/bin/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck-mysql \
+	  $(DESTDIR)$(PREFIX)/bin/healthcheck-postgresql
 	rm -rf $(DOC_DIR)
 
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJECTS:.o=.d) $(TEST_OBJECTS:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJECTS:.o=.d) $(TEST_OBJECTS:.o=.d) $(BUILD)/src/main.d $(wildcard $(BUILD)/linked/*.d) \
+  $(wildcard $(BUILD)/src/drivers/*.d)

@@ -6,7 +6,7 @@
 
 #include "authorization.h"
 #include "backends/memory_backend.h"
-#include "backends/sqlite_cursor.h"
+#include "backends/cursor.h"
 #include "callables/command_callable.h"
 #include "callables/sql_callable.h"
 #include "health_json.h"
@@ -72,9 +72,20 @@ std::shared_ptr<const App> BuildApp(Config config) {
   app->registry.add(std::string(kMemoryBackendName), BuildMemoryBackend);
   if (config.cursor_backend) {
     CursorBackendSettings settings = *config.cursor_backend;
-    app->registry.add(std::string(kCursorBackendName), [settings](const Deadline& deadline, WorkerContext& worker) {
-      return BuildSqliteCursor(settings, deadline, worker);
-    });
+    // main() hands a configuration whose driver this program lacks to the
+    // program that has it, and a reload refuses one (CheckDriverLinked).
+    CursorBuilder open = LinkedCursorBuilder(settings.driver);
+    app->registry.add(std::string(kCursorBackendName),
+                      [settings, open](const Deadline& deadline,
+                                       WorkerContext& worker) -> Result<std::shared_ptr<Dependency>> {
+                        if (open == nullptr) {
+                          return Status::Error(std::string("this program has no ") +
+                                               DriverName(settings.driver) + " driver");
+                        }
+                        Result<std::shared_ptr<Cursor>> cursor = open(settings, deadline, worker);
+                        if (!cursor.ok()) return cursor.status();
+                        return std::shared_ptr<Dependency>(cursor.value());
+                      });
   }
   app->check = MakeCheck(config.check, "", config.failure_status);
   for (const ProbeSettings& probe : config.probes) {

@@ -17,6 +17,9 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
+#include "file_read.h"
+#include "server_settings.h"
+
 namespace healthcheck {
 namespace {
 
@@ -26,6 +29,10 @@ constexpr size_t kMaxConfigBytes = 1 << 20;  // A health check config is tiny.
 // Deeper JSON is refused before it is built: a document's destructor
 // recurses, and a hostile file must not overflow the stack.
 constexpr size_t kMaxNestingDepth = 32;
+// The keys only a mysql or postgresql cursor_backend has.
+constexpr const char* kServerKeys[] = {"host",   "port",          "socket",  "username",
+                                       "ssl_ca", "password_file", "env_file"};
+constexpr const char* kDriverNames = "\"sqlite\", \"mysql\" or \"postgresql\"";
 
 // Sits between the JSON reader and the document it builds, noting where each
 // object key ends, so that messages can name the line of the key at fault.
@@ -384,22 +391,89 @@ class ConfigReader {
     if (!value.IsObject()) {
       return Error("cursor_backend", "expected an object like {\"database\": \"app.db\"}");
     }
-    Status status = CheckKeys(value, "cursor_backend", {"database", "timeout_ms"});
-    if (!status.ok()) return status;
     CursorBackendSettings settings;
-    const json::Value* database = Find(value, "database");
-    if (database == nullptr) {
-      return Error("cursor_backend", "missing \"database\" (the SQLite file to check)");
+    settings.where = Where("cursor_backend");
+    if (const json::Value* driver = Find(value, "driver")) {
+      Result<std::string> name = ReadText(*driver, "cursor_backend.driver", kDriverNames);
+      if (!name.ok()) return name.status();
+      if (name.value() == "mysql") {
+        settings.driver = DatabaseDriver::kMysql;
+      } else if (name.value() == "postgresql") {
+        settings.driver = DatabaseDriver::kPostgresql;
+      } else if (name.value() != "sqlite") {
+        return Error("cursor_backend.driver", "expected " + std::string(kDriverNames));
+      }
     }
-    Result<std::string> path = ReadText(*database, "cursor_backend.database", "a file path");
-    if (!path.ok()) return path.status();
-    settings.database = ResolveAgainst(FolderOf(filename_), path.value());
+    if (Find(value, "password") != nullptr) {
+      return Error("cursor_backend.password",
+                   "a password is not kept in the configuration: give \"password_file\" (a file "
+                   "only the responder can read), or db_password in the environment or the "
+                   "\"env_file\"");
+    }
+    if (settings.driver == DatabaseDriver::kSqlite) {
+      for (const char* key : kServerKeys) {
+        if (Find(value, key) != nullptr) {
+          return Error(std::string("cursor_backend.") + key,
+                       "only for \"driver\": \"mysql\" or \"postgresql\" (SQLite is a file: \"database\")");
+        }
+      }
+      Status status = CheckKeys(value, "cursor_backend", {"driver", "database", "timeout_ms"});
+      if (!status.ok()) return status;
+      const json::Value* database = Find(value, "database");
+      if (database == nullptr) {
+        return Error("cursor_backend", "missing \"database\" (the SQLite file to check)");
+      }
+      Result<std::string> path = ReadText(*database, "cursor_backend.database", "a file path");
+      if (!path.ok()) return path.status();
+      settings.database = ResolveAgainst(FolderOf(filename_), path.value());
+    } else {
+      Status status = ReadServer(value, settings);
+      if (!status.ok()) return status;
+      settings.busy_timeout_ms = kMaxTimeoutMs;  // The check's deadline bounds it.
+    }
     if (const json::Value* timeout = Find(value, "timeout_ms")) {
       Result<int64_t> milliseconds = ReadMilliseconds(*timeout, "cursor_backend.timeout_ms", 0);
       if (!milliseconds.ok()) return milliseconds.status();
       settings.busy_timeout_ms = milliseconds.value();
     }
     return settings;
+  }
+
+  // The keys of a mysql or postgresql cursor_backend. Those not given come
+  // from the environment, later (LoadConfig).
+  Status ReadServer(const json::Value& value, CursorBackendSettings& settings) const {
+    std::set<std::string> allowed(std::begin(kServerKeys), std::end(kServerKeys));
+    allowed.insert({"driver", "timeout_ms", "database"});
+    Status status = CheckKeys(value, "cursor_backend", allowed);
+    if (!status.ok()) return status;
+    ServerSettings& server = settings.server;
+    const std::string folder = FolderOf(filename_);
+    struct TextKey {
+      const char* name;
+      std::string* into;
+      bool path;  // Resolved against the configuration's folder.
+    };
+    for (const TextKey& key : {TextKey{"host", &server.host, false},
+                               TextKey{"socket", &server.socket, true},
+                               TextKey{"username", &server.username, false},
+                               TextKey{"database", &server.database, false},
+                               TextKey{"ssl_ca", &server.ssl_ca, true},
+                               TextKey{"password_file", &settings.password_file, true},
+                               TextKey{"env_file", &settings.env_file, true}}) {
+      const json::Value* found = Find(value, key.name);
+      if (found == nullptr) continue;
+      std::string dotted = std::string("cursor_backend.") + key.name;
+      Result<std::string> text = ReadText(*found, dotted, key.path ? "a file path" : "a non-empty string");
+      if (!text.ok()) return text.status();
+      *key.into = key.path ? ResolveAgainst(folder, text.value()) : text.value();
+    }
+    if (const json::Value* port = Find(value, "port")) {
+      if (!port->IsInt() || port->GetInt() < 1 || port->GetInt() > 65535) {
+        return Error("cursor_backend.port", "expected a port number, from 1 to 65535");
+      }
+      server.port = port->GetInt();
+    }
+    return Status::Ok();
   }
 
   Result<CallableSettings> ReadCallable(const json::Value& value, const std::string& key) const {
@@ -558,53 +632,6 @@ Result<Config> ParseConfig(std::string_view text, const std::string& filename) {
 
 namespace {
 
-// A regular file's contents, refusing anything bigger than `max_bytes`.
-// O_NONBLOCK: opening a FIFO must not wait for a writer.
-struct FileRead {
-  std::string text;
-  mode_t mode = 0;
-  std::string error;  // Empty when read.
-};
-
-FileRead ReadRegularFile(const std::string& path, size_t max_bytes, const char* max_text) {
-  FileRead file;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
-    file.error = strerror(errno);
-    return file;
-  }
-  struct stat info;
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    close(fd);
-    file.error = "not a regular file";
-    return file;
-  }
-  file.mode = info.st_mode & 07777;
-  char chunk[4096];
-  for (;;) {
-    ssize_t got = read(fd, chunk, sizeof chunk);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      file.error = strerror(errno);
-      break;
-    }
-    if (got == 0) break;
-    file.text.append(chunk, static_cast<size_t>(got));
-    if (file.text.size() > max_bytes) {
-      file.error = std::string("larger than ") + max_text;
-      break;
-    }
-  }
-  close(fd);
-  return file;
-}
-
-std::string OctalMode(mode_t mode) {
-  char text[16];
-  snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-  return text;
-}
-
 constexpr size_t kMaxTokenBytes = 4096;
 constexpr size_t kMinTokenLength = 16;
 
@@ -664,6 +691,11 @@ Result<Config> LoadConfig(const std::string& path) {
     Status token = ReadToken(*config->details);
     if (!token.ok()) return token;
   }
+  if (config.ok() && config->cursor_backend &&
+      config->cursor_backend->driver != DatabaseDriver::kSqlite) {
+    Status server = ResolveServerSettings(*config->cursor_backend, ProcessEnvironment());
+    if (!server.ok()) return server;
+  }
   return config;
 }
 
@@ -675,8 +707,15 @@ std::string SummarizeCheck(const Config& config, const CheckSettings& check) {
     summary += (summary.empty() ? "" : ", ") + item;
   };
   for (const std::string& service : check.services) {
-    bool database = service == kCursorBackendName && config.cursor_backend;
-    add(database ? service + " (database " + config.cursor_backend->database + ")" : service);
+    if (service != kCursorBackendName || !config.cursor_backend) {
+      add(service);
+    } else if (config.cursor_backend->driver == DatabaseDriver::kSqlite) {
+      add(service + " (database " + config.cursor_backend->database + ")");
+    } else {
+      const CursorBackendSettings& cursor = *config.cursor_backend;
+      add(service + " (" + DriverName(cursor.driver) + " database " + cursor.server.database + " at " +
+          ServerAddress(cursor) + " as " + cursor.server.username + ")");
+    }
   }
   if (check.callable.kind == CallableSettings::Kind::kSql) add("callable (sql)");
   if (check.callable.kind == CallableSettings::Kind::kCommand) {
@@ -688,6 +727,18 @@ std::string SummarizeCheck(const Config& config, const CheckSettings& check) {
 }
 
 }  // namespace
+
+const char* DriverName(DatabaseDriver driver) {
+  switch (driver) {
+    case DatabaseDriver::kSqlite:
+      return "sqlite";
+    case DatabaseDriver::kMysql:
+      return "mysql";
+    case DatabaseDriver::kPostgresql:
+      return "postgresql";
+  }
+  return "?";
+}
 
 const char* DatabaseKeyOf(const CheckSettings& check) {
   for (const std::string& service : check.services) {

@@ -30,9 +30,37 @@ inline constexpr int64_t kDefaultRequestTimeoutMs = 2000;
 inline constexpr int64_t kDefaultBusyTimeoutMs = 1000;
 inline constexpr int64_t kMaxTimeoutMs = 60000;
 
+// Which database cursor_backend proves. SQLite is checked in every build;
+// a mysql or postgresql check runs in healthcheck-mysql or
+// healthcheck-postgresql, which main() hands over to (driver_handover.h).
+enum class DatabaseDriver { kSqlite, kMysql, kPostgresql };
+
+// "sqlite", "mysql", "postgresql": as the configuration spells them.
+const char* DriverName(DatabaseDriver driver);
+
+// Where and as whom a mysql or postgresql cursor connects. ParseConfig
+// fills in what the JSON keys give; LoadConfig the rest, from db_* in the
+// environment and the env_file, as clearskies does (server_settings.h).
+struct ServerSettings {
+  std::string host;
+  int port = 0;  // 0: the driver's default, 3306 or 5432.
+  std::string socket;
+  std::string username;
+  std::string password;  // Never from the JSON, never in a message.
+  std::string database;
+  std::string ssl_ca;  // Set: TLS, with the server's certificate checked against it.
+};
+
 struct CursorBackendSettings {
-  std::string database;  // Already resolved against the config file's folder.
+  DatabaseDriver driver = DatabaseDriver::kSqlite;
+  std::string database;  // sqlite: the file, already resolved against the config file's folder.
+  // sqlite: how long to wait for a writer's lock. mysql, postgresql: how
+  // long to wait for the server. A check's deadline bounds both.
   int64_t busy_timeout_ms = kDefaultBusyTimeoutMs;
+  ServerSettings server;      // mysql, postgresql.
+  std::string env_file;       // Resolved; empty: none.
+  std::string password_file;  // Resolved; empty: none.
+  std::string where;          // "FILE:LINE" of "cursor_backend", for LoadConfig's messages.
 };
 
 struct CallableSettings {

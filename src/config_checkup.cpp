@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backends/sqlite_cursor.h"
+#include "backends/cursor.h"
 #include "deadline.h"
 #include "system_users.h"
 #include "worker_context.h"
@@ -19,10 +19,18 @@ namespace {
 void CheckDatabase(const Config& config, std::vector<std::string>& problems) {
   WorkerContext worker;
   const CursorBackendSettings& settings = *config.cursor_backend;
-  Result<std::shared_ptr<SqliteCursor>> cursor =
-      SqliteCursor::OpenReadOnly(settings, Deadline::FromNow(config.check.timeout_ms), worker);
+  CursorBuilder open = LinkedCursorBuilder(settings.driver);
+  if (open == nullptr) {
+    problems.push_back(std::string("cursor_backend.driver: this program has no ") +
+                       DriverName(settings.driver) + " driver");
+    return;
+  }
+  Result<std::shared_ptr<Cursor>> cursor =
+      open(settings, Deadline::FromNow(config.check.timeout_ms), worker);
   if (!cursor.ok()) {
-    problems.push_back("cursor_backend.database: " + cursor.status().message());
+    bool file = settings.driver == DatabaseDriver::kSqlite;
+    problems.push_back(std::string(file ? "cursor_backend.database: " : "cursor_backend: ") +
+                       cursor.status().message());
     return;
   }
   ForEachCheck(config, [&](const CheckSettings& check, const std::string& prefix) {

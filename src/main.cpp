@@ -21,6 +21,7 @@
 #include "cli_options.h"
 #include "config_checkup.h"
 #include "config_locator.h"
+#include "driver_handover.h"
 #include "exit_codes.h"
 #include "fastcgi_server.h"
 #include "listen_socket.h"
@@ -61,6 +62,8 @@ int ServeFastCgiOn(int listen_fd, const std::string& where, const Options& optio
     server.reload = [path, &log]() -> Result<std::shared_ptr<const App>> {
       Result<Config> config = LoadConfig(*path);
       if (!config.ok()) return config.status();
+      Status linked = CheckDriverLinked(config.value());
+      if (!linked.ok()) return linked;
       log.error("healthcheck: reloading " + config.value().source +
                 "; checks: " + SummarizeChecks(config.value()));
       return BuildApp(config.value());
@@ -114,6 +117,12 @@ int Run(int argc, char** argv) {
   ConfigSearch search = ProcessConfigSearch(options.config_path);
   std::optional<std::string> path = LocateConfig(search);
   Result<Config> config = LoadLocatedConfig(search, path);
+  if (config.ok()) {
+    // Returns only when this program serves the configuration itself, or
+    // cannot start the one that does: then that is the configuration's fault.
+    Status handed_over = HandOverToDriverProgram(config.value(), argv);
+    if (!handed_over.ok()) config = handed_over;
+  }
   // Every mode but CGI refuses a bad configuration: better no answer (and
   // no socket) than a lying one.
   auto refuse_configuration = [&]() {

@@ -313,6 +313,14 @@ Result<bool> SqliteCursor::EvaluateFirstValue(const std::string& sql) {
   }
 }
 
+Result<std::shared_ptr<Cursor>> OpenSqliteCursor(const CursorBackendSettings& settings,
+                                                 const Deadline& deadline, WorkerContext& worker) {
+  Result<std::shared_ptr<SqliteCursor>> cursor =
+      SqliteCursor::OpenReadOnly(settings, deadline, worker);
+  if (!cursor.ok()) return cursor.status();
+  return std::shared_ptr<Cursor>(cursor.value());
+}
+
 Result<std::shared_ptr<Dependency>> BuildSqliteCursor(const CursorBackendSettings& settings,
                                                       const Deadline& deadline,
                                                       WorkerContext& worker) {

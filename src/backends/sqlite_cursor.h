@@ -14,11 +14,12 @@
 
 #include "../config.h"
 #include "../container.h"
+#include "cursor.h"
 #include "sqlite_kept_connection.h"
 
 namespace healthcheck {
 
-class SqliteCursor : public Dependency {
+class SqliteCursor : public Cursor {
  public:
   // Checks `settings.database` on the connection `worker` keeps for it, or
   // on a new one that `worker` then owns.
@@ -29,14 +30,9 @@ class SqliteCursor : public Dependency {
   SqliteCursor(const SqliteCursor&) = delete;
   SqliteCursor& operator=(const SqliteCursor&) = delete;
 
-  // Runs `sql`, which must be one read-only query returning a row, and
-  // tells whether the first column of its first row is truthy: not NULL,
-  // not zero, not empty.
-  Result<bool> FirstValueIsTruthy(const std::string& sql);
-
-  // Prepares `sql` without running it: ok when it is one read-only query
-  // returning columns, against this database's schema (--test-config).
-  Status CheckQuery(const std::string& sql);
+  // A query that is not a plain SELECT, WITH or VALUES is refused.
+  Result<bool> FirstValueIsTruthy(const std::string& sql) override;
+  Status CheckQuery(const std::string& sql) override;
 
  private:
   struct StatementCloser {
@@ -72,6 +68,10 @@ class SqliteCursor : public Dependency {
   // wait again, past the busy timeout.
   bool gave_up_waiting_ = false;
 };
+
+// The sqlite CursorBuilder (cursor.h).
+Result<std::shared_ptr<Cursor>> OpenSqliteCursor(const CursorBackendSettings& settings,
+                                                 const Deadline& deadline, WorkerContext& worker);
 
 // The container's builder for "cursor_backend".
 Result<std::shared_ptr<Dependency>> BuildSqliteCursor(const CursorBackendSettings& settings,

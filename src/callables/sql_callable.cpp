@@ -1,15 +1,15 @@
 // MakeSqlCallable.
 #include "sql_callable.h"
 
-#include "../backends/sqlite_cursor.h"
+#include "../backends/cursor.h"
 #include "../config.h"
 
 namespace healthcheck {
 
 HealthCallable MakeSqlCallable(std::string sql) {
   return [sql = std::move(sql)](Container& container) -> Status {
-    Result<std::shared_ptr<SqliteCursor>> cursor =
-        container.build_as<SqliteCursor>(std::string(kCursorBackendName));
+    Result<std::shared_ptr<Cursor>> cursor =
+        container.build_as<Cursor>(std::string(kCursorBackendName));
     if (!cursor.ok()) return cursor.status();
     Result<bool> truthy = cursor.value()->FirstValueIsTruthy(sql);
     if (!truthy.ok()) return truthy.status();

@@ -24,7 +24,8 @@ TEST_CASE("memory_backend is always registered; cursor_backend only when configu
   auto plain = BuildApp(Config{});
   CHECK(plain->registry.names() == std::vector<std::string>{"memory_backend"});
   Config with_db;
-  with_db.cursor_backend = CursorBackendSettings{"/nonexistent.db", 10};
+  with_db.cursor_backend = CursorBackendSettings{};
+  with_db.cursor_backend->database = "/nonexistent.db";
   CHECK(BuildApp(with_db)->registry.names() ==
         std::vector<std::string>{"cursor_backend", "memory_backend"});
 }

@@ -132,7 +132,7 @@ TEST_CASE("unknown keys are named at any level, with the keys that are allowed")
         kFile + ":1: \"Services\": unknown key (expected one of " + kTopLevelKeys + ")");
   CHECK(ErrorOf("{\"cursor_backend\": {\"database\": \"a\",\n\"path\": \"b\"}}") ==
         kFile + ":2: \"cursor_backend.path\": unknown key (expected one of \"database\", "
-                "\"timeout_ms\")");
+                "\"driver\", \"timeout_ms\")");
 }
 
 TEST_CASE("values of the wrong type are refused with the key's expectation") {
@@ -217,7 +217,7 @@ TEST_CASE("cursor_backend errors") {
   CHECK(ErrorOf("{\"cursor_backend\": {\"database\": \"a\", \"timeout_ms\": -1}}") ==
         kFile + ":1: \"cursor_backend.timeout_ms\": expected an integer from 0 to 60000 (milliseconds)");
   CHECK(ErrorOf("{\"cursor_backend\": {\"database\": \"a\", \"timeout\": 5}}") ==
-        kFile + ":1: \"cursor_backend.timeout\": unknown key (expected one of \"database\", \"timeout_ms\")");
+        kFile + ":1: \"cursor_backend.timeout\": unknown key (expected one of \"database\", \"driver\", \"timeout_ms\")");
 }
 
 TEST_CASE("timeout_ms must be a whole number of milliseconds in range") {

@@ -1,0 +1,47 @@
+// What the mysql and postgresql cursors share, whatever the client
+// library: waiting on the server's socket against a deadline, the time a
+// statement may run on the server, which settings a kept connection was
+// made with, and Python's truth of a value a server sent as text.
+#pragma once
+
+#include <poll.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "../config.h"
+#include "../deadline.h"
+
+namespace healthcheck {
+
+// When a check stops waiting for the server: its deadline, or the
+// cursor_backend's timeout_ms from now, whichever comes first.
+Deadline ServerWaitEnd(const CursorBackendSettings& settings, const Deadline& deadline);
+
+enum class SocketWait { kReady, kTimedOut, kFailed };
+
+// poll(2) on `fd` for `events` until ready or `until` (sooner when
+// `cap_ms` >= 0, the library's own timer); `revents` gets what happened.
+// EINTR resumes the wait.
+SocketWait WaitForSocket(int fd, short events, const Deadline& until, int64_t cap_ms,
+                         short* revents);
+
+// How long a statement may run on the server when `remaining_ms` are left:
+// enough less that the server stops it, and says so, before the check's
+// deadline passes. 0: too little time left to start one.
+int64_t StatementBudgetMs(int64_t remaining_ms);
+
+// Everything a connection was made with, so that a kept connection is only
+// used again by a check with the same settings (a reload may change the
+// user or the password). Held in memory only, never written anywhere.
+std::string ConnectionFingerprint(const CursorBackendSettings& settings);
+
+// How a server typed a value it sent as text.
+enum class ValueKind { kNumber, kBoolean, kText };
+
+// Python's truth of the value: a number is truthy when not zero, a boolean
+// when true ("t", "1"), text when not empty.
+bool IsTruthy(std::string_view text, ValueKind kind);
+
+}  // namespace healthcheck
