@@ -26,6 +26,8 @@ UNIT_TIMEOUT_S = 300
 # Shipped files the tests run as another user (see run_by_others in
 # tests/integration/support.py).
 FILES_RUN_BY_OTHERS = ["conf/spawn-fcgi.sh"]
+# healthcheck-mysql and healthcheck-postgresql (src/driver_handover.h).
+DRIVER_PROGRAM_SUFFIXES = ["-mysql", "-postgresql"]
 
 
 def run_unit(binary):
@@ -51,7 +53,11 @@ def stage_for_other_users(binary):
     folder = tempfile.mkdtemp(prefix="healthcheck-stage-")
     try:
         os.chmod(folder, 0o755)
-        copies = [(binary, os.path.join(folder, os.path.basename(binary)))]
+        # The driver programs the binary hands over to live beside it.
+        programs = [binary] + [binary + suffix for suffix in DRIVER_PROGRAM_SUFFIXES
+                               if os.path.exists(binary + suffix)]
+        copies = [(program, os.path.join(folder, os.path.basename(program)))
+                  for program in programs]
         copies += [(os.path.join(REPO, relative), os.path.join(folder, relative))
                    for relative in FILES_RUN_BY_OTHERS]
         for source, copy in copies:
