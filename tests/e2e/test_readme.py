@@ -106,6 +106,8 @@ BLOCK_TESTS = {
     "cron": ["test_cron"],
     "nagios": ["test_nagios"],
     "config-command": ["test_json_examples_pass_test_config"],
+    "db-env-file": ["test_database_examples_pass_on_real_servers"],
+    "db-log-line": ["test_database_examples_pass_on_real_servers"],
     "config-mistake": ["test_config_mistake_is_named_on_its_line"],
     "health-json": ["test_health_json_example_is_what_the_binary_writes"],
     "test-config-denied": ["test_test_config_says_as_whom"],
@@ -671,10 +673,65 @@ class ReadmeTest(ProbeTestCase):
                     with open(path, "w") as out:
                         out.write("#!/bin/sh\nexit 0\n")
                     os.chmod(path, 0o755)
+                if parsed.get("cursor_backend", {}).get("driver", "sqlite") != "sqlite":
+                    continue  # test_database_examples_pass_on_real_servers
                 result = self.run_binary(["--test-config", "--config", config])
                 self.assertEqual(result.returncode, 0, result.stderr.decode())
                 self.assertTrue(result.stdout.decode().startswith(config + ": configuration ok"),
                                 result.stdout.decode())
+
+    def test_database_examples_pass_on_real_servers(self):
+        """conf/mysql.json with the README's .env, and conf/postgresql.json,
+        on a MariaDB and a PostgreSQL of their own holding the database,
+        user and table they name: --test-config and --check pass; with the
+        server gone, the log line is the README's, and holds no password."""
+        from tests.integration.db_servers import MariaDBServer, PostgresServer
+        password = "readme-db-pw-93f1"
+        os.chmod(self.dir, 0o755)  # The servers run as mysql and postgres.
+        with MariaDBServer(self.path("servers")) as db:
+            for host in ("localhost", "127.0.0.1"):
+                db.admin_sql("CREATE USER 'myapp_health'@'%s' IDENTIFIED BY '%s'" % (host, password))
+                db.admin_sql("GRANT SELECT ON myapp.* TO 'myapp_health'@'%s'" % host)
+            db.admin_sql("CREATE DATABASE myapp")
+            db.admin_sql("CREATE TABLE myapp.failed_jobs (id INT)")
+            env_file = self.moved("/srv/myapp/.env")
+            os.makedirs(os.path.dirname(env_file))
+            with open(env_file, "w") as out:
+                out.write(block("db-env-file").replace("db_password=...", "db_password=" + password) +
+                          "db_port=%d\n" % db.port)
+            os.chmod(env_file, 0o600)
+            self.assert_database_example("conf/mysql.json", db, password)
+        with PostgresServer(self.path("servers")) as db:
+            db.admin_sql("CREATE ROLE myapp_health LOGIN PASSWORD '%s'" % password)
+            db.admin_sql("CREATE DATABASE myapp OWNER postgres")
+            os.makedirs(self.moved("/run"), exist_ok=True)
+            os.symlink(db.socket_dir, self.moved("/run/postgresql"))
+            secret = self.moved("/etc/healthcheck/db-password")
+            os.makedirs(os.path.dirname(secret), exist_ok=True)
+            with open(secret, "w") as out:
+                out.write(password + "\n")
+            os.chmod(secret, 0o600)
+            self.assert_database_example("conf/postgresql.json", db, password,
+                                         env=dict(os.environ, db_port=str(db.port)))
+
+    def assert_database_example(self, shipped_file, db, password, env=None):
+        config = self.moved("/etc/healthcheck/%s" % os.path.basename(shipped_file))
+        os.makedirs(os.path.dirname(config), exist_ok=True)
+        with open(os.path.join(REPO, shipped_file)) as source, open(config, "w") as out:
+            out.write(self.move(source.read()))
+        os.chmod(config, 0o644)
+        for flag in ("--test-config", "--check"):
+            result = self.run_binary([flag, "--config", config], env=env)
+            self.assertEqual(result.returncode, 0, result.stderr.decode())
+        db.stop()
+        result = self.run_binary(["--check", "--config", config], env=env)
+        self.assertEqual(result.returncode, 1)
+        log = result.stderr.decode()
+        self.assertNotIn(password, log)
+        if "mysql" in shipped_file:
+            shape = re.escape(block("db-log-line").strip())
+            shape = shape.replace(r"0\.4", r"[\d.]+").replace(r"3306", r"\d+")
+            self.assertRegex(log.strip(), "^" + shape + "$")
 
     # --- The two commands ----------------------------------------------------
 
