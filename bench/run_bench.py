@@ -12,9 +12,13 @@ machine, side by side, reported as ratios (absolute figures from a shared
   CGI: the per-request process cost of healthcheck (each check kind) against
     a minimal C CGI program and a python3 CGI script (median of many runs).
   Memory: VmRSS of an idle healthcheck FastCGI process, and after 100k requests.
+  Databases (issue 11, bench/database_rows.py): cursor_backend on a real
+    MariaDB and PostgreSQL against php-fpm + PDO (plain and persistent),
+    the server's new connections per 1,000 checks, and CGI against a minimal
+    C program with the same client library.
 
     python3 bench/run_bench.py [--duration 10] [--connections 32] [--quick] [--json FILE]
-                               [--fastcgi-only] [--rows probes-json]
+                               [--fastcgi-only] [--rows probes-json] [--databases-only]
 
 Nothing here is a test: it prints what it measured, PASS or MISS against each
 target, and exits 0 unless the harness itself broke or a row answered wrongly
@@ -36,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import database_rows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "bench")
@@ -70,6 +76,9 @@ TARGETS = [
 NEEDS = {"memory": ["minimal", "php-fpm"], "cursor": ["minimal"], "sql": ["minimal"],
          "probes": ["minimal"], "probes-json": ["probes"]}
 ROW_KEYS = ["static", "minimal", "php-fpm", "memory", "cursor", "sql", "probes", "probes-json"]
+# Issue 11's rows, each key a driver: healthcheck and php-fpm + PDO, plain
+# and persistent, on that driver's server (bench/database_rows.py).
+ROW_KEYS += database_rows.DRIVERS
 
 NGINX_CONF = """user root;
 worker_processes 1;
@@ -484,6 +493,14 @@ def print_ratios(rows):
     return valid
 
 
+def run_databases(args, folder, processes, log, with_cgi):
+    """Issue 11's section, when its rows are wanted."""
+    if not any(name in args.rows for name in database_rows.DRIVERS):
+        return {"fastcgi": {}, "cgi_ms": {}, "skipped": {}}
+    print("\nDatabases, FastCGI through nginx (wrk -t%d -c%d):" % (WRK_THREADS, args.connections))
+    return database_rows.run(args, sys.modules[__name__], folder, processes, log, with_cgi)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -500,9 +517,15 @@ def main():
                         help="only the FastCGI rows and their ratios, to iterate on speed")
     parser.add_argument("--rows", help="with --fastcgi-only: just these FastCGI rows (comma"
                         " separated: %s) and the rows they are compared to" % ", ".join(ROW_KEYS))
+    parser.add_argument("--databases-only", action="store_true",
+                        help="only issue 11's database rows (FastCGI, connections, CGI)")
     args = parser.parse_args()
     args.binary = os.path.abspath(args.binary)
-    if args.rows:
+    if args.databases_only:
+        if args.fastcgi_only or args.rows:
+            parser.error("--databases-only runs no other rows")
+        args.rows = set(database_rows.DRIVERS)
+    elif args.rows:
         if not args.fastcgi_only:
             parser.error("--rows needs --fastcgi-only")
         wanted = [key.strip() for key in args.rows.split(",")]
@@ -525,6 +548,17 @@ def main():
     os.chmod(folder, 0o755)
     log = open(os.path.join(folder, "bench.log"), "wb")
     try:
+        if args.databases_only:
+            print("Databases, FastCGI through nginx (wrk -t%d -c%d):" % (WRK_THREADS,
+                                                                       args.connections))
+            databases = database_rows.run(args, sys.modules[__name__], folder, processes, log,
+                                          with_cgi=True)
+            print("\nTargets:")
+            valid = database_rows.print_targets(databases)
+            if args.json:
+                with open(args.json, "w") as out:
+                    json.dump({"databases": databases}, out, indent=2)
+            return 0 if valid else 1
         minimal_fcgi, minimal_cgi = build_baselines(folder)
         configs, token = write_configs(folder)
         print("FastCGI through nginx (wrk -t%d -c%d, %d s each, %d rounds, %d threads per backend):"
@@ -532,18 +566,23 @@ def main():
         rows, nginx, port = bench_fastcgi(args, folder, configs, token, minimal_fcgi, processes,
                                           log)
         if args.fastcgi_only:
+            processes.stop(nginx, signal.SIGQUIT)
+            databases = run_databases(args, folder, processes, log, with_cgi=False)
             valid = print_ratios(rows)
+            valid = database_rows.print_targets(databases) and valid
             if args.json:
                 with open(args.json, "w") as out:
-                    json.dump({"fastcgi": rows}, out, indent=2)
+                    json.dump({"fastcgi": rows, "databases": databases}, out, indent=2)
             return 0 if valid else 1
         print("\nMemory (VmRSS of a healthcheck process, %d threads):" % THREADS)
         memory = bench_memory(args, folder, configs, port, processes, log)
         processes.stop(nginx, signal.SIGQUIT)
         print("\nCGI, one process per request (median of %d runs):" % args.cgi_runs)
         cgi = bench_cgi(args, configs, minimal_cgi)
+        databases = run_databases(args, folder, processes, log, with_cgi=True)
 
         valid = print_ratios(rows)
+        valid = database_rows.print_targets(databases) and valid
         worst_cgi = max(cgi["healthcheck %s" % k] for k in ("none", "memory", "cursor", "sql"))
         ratio = worst_cgi / cgi["minimal C CGI"]
         print("  %-56s %5.2f  %s" % ("CGI cost (worst kind) <= 1.5 x minimal C", ratio,
@@ -558,7 +597,8 @@ def main():
                                        "PASS" if growth <= 256 else "MISS"))
         if args.json:
             with open(args.json, "w") as out:
-                json.dump({"fastcgi": rows, "cgi_ms": cgi, "memory": memory}, out, indent=2)
+                json.dump({"fastcgi": rows, "cgi_ms": cgi, "memory": memory,
+                           "databases": databases}, out, indent=2)
         return 0 if valid else 1
     finally:
         processes.stop_all()
