@@ -1,11 +1,18 @@
 // The helpers shared by the mysql and postgresql cursors.
 #include "server_support.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 namespace healthcheck {
 
@@ -30,6 +37,62 @@ SocketWait WaitForSocket(int fd, short events, const Deadline& until, int64_t ca
     *revents = watched.revents;
     if (ready > 0 || capped) return SocketWait::kReady;
   }
+}
+
+namespace {
+
+bool IsAddress(const std::string& host) {
+  unsigned char bytes[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), bytes) == 1 || inet_pton(AF_INET6, host.c_str(), bytes) == 1;
+}
+
+// What the resolver's thread and the waiting check share; whichever is
+// last to let go frees it.
+struct Lookup {
+  std::mutex mutex;
+  std::condition_variable done_signal;
+  bool done = false;
+  int error = 0;
+  std::string address;
+};
+
+void RunLookup(const std::shared_ptr<Lookup>& lookup, const std::string& host) {
+  struct addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  struct addrinfo* found = nullptr;
+  int error = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  char text[INET6_ADDRSTRLEN] = "";
+  if (error == 0) {
+    error = getnameinfo(found->ai_addr, found->ai_addrlen, text, sizeof text, nullptr, 0,
+                        NI_NUMERICHOST);
+    freeaddrinfo(found);
+  }
+  std::lock_guard<std::mutex> hold(lookup->mutex);
+  lookup->error = error;
+  lookup->address = text;
+  lookup->done = true;
+  lookup->done_signal.notify_all();
+}
+
+}  // namespace
+
+Result<std::string> ResolveHost(const std::string& host, const Deadline& until) {
+  if (IsAddress(host)) return host;
+  auto lookup = std::make_shared<Lookup>();
+  try {
+    std::thread(RunLookup, lookup, host).detach();
+  } catch (const std::system_error&) {
+    return Status::Error("cannot look up " + host + ": no thread for the resolver");
+  }
+  std::unique_lock<std::mutex> hold(lookup->mutex);
+  if (!lookup->done_signal.wait_until(hold, until.when(), [&] { return lookup->done; })) {
+    return Status::Error("cannot look up " + host + ": no answer from the resolver in time");
+  }
+  if (lookup->error != 0) {
+    return Status::Error("cannot look up " + host + ": " + gai_strerror(lookup->error));
+  }
+  return lookup->address;
 }
 
 int64_t StatementBudgetMs(int64_t remaining_ms) {

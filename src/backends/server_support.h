@@ -12,6 +12,7 @@
 
 #include "../config.h"
 #include "../deadline.h"
+#include "../status.h"
 
 namespace healthcheck {
 
@@ -26,6 +27,13 @@ enum class SocketWait { kReady, kTimedOut, kFailed };
 // EINTR resumes the wait.
 SocketWait WaitForSocket(int fd, short events, const Deadline& until, int64_t cap_ms,
                          short* revents);
+
+// The address `host` names, as text ("192.0.2.7", "2001:db8::7"), found by
+// `until`: getaddrinfo(3) has no timeout of its own, and a resolver that
+// does not answer would otherwise hold the check past its deadline. The
+// look-up runs on a thread of its own, which finishes (and is forgotten)
+// after a check that stopped waiting for it. An address is returned as is.
+Result<std::string> ResolveHost(const std::string& host, const Deadline& until);
 
 // How long a statement may run on the server when `remaining_ms` are left:
 // enough less that the server stops it, and says so, before the check's

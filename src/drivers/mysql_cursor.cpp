@@ -279,10 +279,20 @@ Result<std::unique_ptr<MysqlConnection>> Connect(const CursorBackendSettings& se
   if (handle == nullptr) return Status::Error(where + "out of memory");
   auto connection = std::make_unique<MysqlConnection>(handle, ConnectionFingerprint(settings));
   bool socket = !server.socket.empty();
+  // "localhost" means the default socket to libmariadb; any other name is
+  // looked up within the deadline. With TLS the name itself is connected
+  // to, so that the certificate is checked against it (the look-up just
+  // made has proven the resolver answers).
+  std::string host = server.host;
+  if (!socket && host != "localhost") {
+    Result<std::string> address = ResolveHost(host, until);
+    if (!address.ok()) return Status::Error(where + address.status().message());
+    if (server.ssl_ca.empty()) host = address.value();
+  }
   MYSQL* connected = nullptr;
   auto connect_start = [&]() {
     return mysql_real_connect_start(
-        &connected, handle, socket ? "localhost" : server.host.c_str(), server.username.c_str(),
+        &connected, handle, socket ? "localhost" : host.c_str(), server.username.c_str(),
         server.password.c_str(), server.database.c_str(),
         static_cast<unsigned int>(server.port != 0 ? server.port : DefaultPort(settings.driver)),
         socket ? server.socket.c_str() : nullptr, 0);

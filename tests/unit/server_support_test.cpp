@@ -78,3 +78,20 @@ TEST_CASE("WaitForSocket: ready, the library's timer, and the deadline") {
   close(pair[0]);
   close(pair[1]);
 }
+
+TEST_CASE("ResolveHost: an address as is, a name to its address, an unknown name named") {
+  CHECK(ResolveHost("127.0.0.1", Deadline::FromNow(1000)).value() == "127.0.0.1");
+  CHECK(ResolveHost("::1", Deadline::FromNow(1000)).value() == "::1");
+  Result<std::string> local = ResolveHost("localhost", Deadline::FromNow(5000));
+  REQUIRE(local.ok());
+  CHECK((local.value() == "127.0.0.1" || local.value() == "::1"));
+  Result<std::string> unknown = ResolveHost("no-such-host.invalid", Deadline::FromNow(2000));
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.status().message().rfind("cannot look up no-such-host.invalid: ", 0) == 0);
+  // A deadline already past: no waiting for the resolver at all.
+  Result<std::string> late = ResolveHost("localhost", Deadline::FromNow(0));
+  if (!late.ok()) {
+    CHECK(late.status().message() ==
+          "cannot look up localhost: no answer from the resolver in time");
+  }
+}
