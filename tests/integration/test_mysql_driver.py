@@ -278,6 +278,24 @@ class OwnServer(MysqlCase):
         reply = fastcgi_wire.fetch(address, timeout=10)
         self.assertIn(SUCCESS_BODY, reply.stdout, reply.stderr)
 
+    def test_server_wide_max_connections_exhausted(self):
+        # MariaDB's smallest max_connections is 10; fill them with sessions
+        # of another user that sleep.
+        self.db.admin_sql("SET GLOBAL max_connections = 10")
+        sleepers = [subprocess.Popen(
+            ["mariadb", "--no-defaults", "--user=noaccess", "--password=" + self.db.password,
+             "--host=127.0.0.1", "--port=%d" % self.db.port, "--skip-ssl",
+             "--execute=SELECT SLEEP(20)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(10)]
+
+        def stop_sleepers():
+            for sleeper in sleepers:
+                sleeper.kill()
+                sleeper.wait()
+        self.addCleanup(stop_sleepers)
+        self.assertTrue(wait_until(lambda: self.db.connections("noaccess") == 10, timeout=10))
+        self.assertFails(self.config(), "Too many connections", SLACK_S)
+
     def test_kept_connections_stay_within_threads_and_leave_at_exit(self):
         server, address = self.start_server(self.config(callable_sql="SELECT ok FROM flags"),
                                             extra_args=["--threads", "2"])
