@@ -322,6 +322,37 @@ class OwnServer(MysqlCase):
         self.assertEqual(aborted, "0")  # Each said goodbye (COM_QUIT).
 
 
+    def test_worker_processes_keep_at_most_threads_times_workers(self):
+        server, address = self.start_server(self.config(callable_sql="SELECT ok FROM flags"),
+                                            extra_args=["--workers", "2", "--threads", "2"])
+        most = [0]
+        done = threading.Event()
+
+        def watch():
+            while not done.is_set():
+                most[0] = max(most[0], self.db.connections("hc"))
+                time.sleep(0.05)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        replies = []
+
+        def probe():
+            for _ in range(20):
+                replies.append(fastcgi_wire.fetch(address).stdout)
+        clients = [threading.Thread(target=probe) for _ in range(6)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join(timeout=60)
+        done.set()
+        watcher.join()
+        self.assertEqual(len(replies), 120)
+        self.assertTrue(all(SUCCESS_BODY in r for r in replies))
+        self.assertLessEqual(most[0], 4)
+        self.assertEqual(server.stop(), 0)
+        self.assertTrue(wait_until(lambda: self.db.connections("hc") == 0, timeout=5))
+
+
 class Tls(MysqlCase):
 
     @classmethod
