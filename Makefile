@@ -105,7 +105,7 @@ run-deps:
 	@sh tools/install_deps.sh $(RUN_PACKAGES)
 
 # Packages only the benchmarks need.
-BENCH_PACKAGES := wrk php-fpm nginx-light
+BENCH_PACKAGES := wrk php-fpm nginx-light php8.2-mysql php8.2-pgsql
 
 unit-tests: $(BUILD)/unit_tests
 

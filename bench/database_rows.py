@@ -36,7 +36,7 @@ if REPO not in sys.path:
 from tests.integration.db_servers import MariaDBServer, PostgresServer  # noqa: E402
 
 DRIVERS = ["mysql", "postgresql"]       # Also their keys for --rows.
-ROW_DURATION_CAP_S = 5       # Six rows x rounds: keeps the section near 2 minutes.
+ROW_DURATION_CAP_S = 4       # 8 rows x 3 rounds: keeps the section under 3 minutes.
 CHECK_TIMEOUT_S = 30
 LOG_SETTLE_TIMEOUT_S = 5
 IDLE_SETTLE_S = 0.5
@@ -64,7 +64,13 @@ http {
     listen 127.0.0.1:%(port)d;
     location = /health {
       include /etc/nginx/fastcgi_params; fastcgi_pass healthcheck; fastcgi_keep_conn on; }
+    # PHP as Debian's snippets/fastcgi-php.conf mounts it: a new FastCGI
+    # connection per request, php-fpm's children take turns accepting.
     location ~ ^/(pdo-[a-z-]+)$ {
+      include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_NAME /$1.php;
+      fastcgi_param SCRIPT_FILENAME %(dir)s/$1.php; fastcgi_pass php; }
+    # The same with kept connections, as run_bench.py's php-fpm ping row.
+    location ~ ^/kept/(pdo-[a-z-]+)$ {
       include /etc/nginx/fastcgi_params; fastcgi_param SCRIPT_NAME /$1.php;
       fastcgi_param SCRIPT_FILENAME %(dir)s/$1.php; fastcgi_pass php; fastcgi_keep_conn on; }
   }
@@ -249,7 +255,10 @@ def fastcgi_rows(args, harness, folder, drivers, processes, log):
              "/" + driver.pdo),
             (driver, "pdo-persistent", "php-fpm PDO %s, persistent" % driver.pdo[4:],
              [php_fpm, "--nodaemonize", "-y", os.path.join(folder, "php-fpm.conf")], php_socket,
-             "/%s-persistent" % driver.pdo)]
+             "/%s-persistent" % driver.pdo),
+            (driver, "pdo-persistent-kept", "  same, nginx fastcgi_keep_conn on",
+             [php_fpm, "--nodaemonize", "-y", os.path.join(folder, "php-fpm.conf")], php_socket,
+             "/kept/%s-persistent" % driver.pdo)]
     runs = {}
     base = "http://127.0.0.1:%d" % port
     for round_number in range(args.rounds):
@@ -287,7 +296,7 @@ def fastcgi_rows(args, harness, folder, drivers, processes, log):
         row["checks"] = sum(run["checks"] for run in found)
         row["connections_per_1000"] = 1000.0 * row["connections"] / row["checks"]
         row["idle_kib"] = max(run["idle_kib"] for run in found)
-        row["label"] = label
+        row["label"] = label.strip()
         results.setdefault(driver.name, {})[key] = row
         print("  %-33s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %8.2f connections per 1,000"
               " checks  (req/s %s)%s" % (
@@ -391,13 +400,21 @@ def print_targets(results):
         rows = results["fastcgi"].get(name)
         if not rows:
             continue
-        ours, persistent, plain = rows["healthcheck"], rows["pdo-persistent"], rows["pdo"]
-        broken = ours["non_2xx"] or persistent["non_2xx"]
+        ours, plain = rows["healthcheck"], rows["pdo"]
+        # PHP measured behind both nginx set-ups; each target is held against
+        # the better of the two on its own figure.
+        persistent = [rows["pdo-persistent"], rows["pdo-persistent-kept"]]
+        fastest = max(persistent, key=lambda row: row["rps"])
+        steadiest = min(persistent, key=lambda row: row["p99_ms"])
         checks = [
-            ("%s req/s >= %.0f x PDO persistent" % (name, RPS_TARGET),
-             ours["rps"] / persistent["rps"], lambda ratio: ratio >= RPS_TARGET, broken),
-            ("%s p99 <= PDO persistent's" % name, ours["p99_ms"] / persistent["p99_ms"],
-             lambda ratio: ratio <= P99_TARGET, broken),
+            ("%s req/s >= %.0f x PDO persistent (%s)" % (
+                name, RPS_TARGET, "kept" if fastest is persistent[1] else "new conn."),
+             ours["rps"] / fastest["rps"], lambda ratio: ratio >= RPS_TARGET,
+             ours["non_2xx"] or fastest["non_2xx"]),
+            ("%s p99 <= PDO persistent's (%s)" % (
+                name, "kept" if steadiest is persistent[1] else "new conn."),
+             ours["p99_ms"] / steadiest["p99_ms"], lambda ratio: ratio <= P99_TARGET,
+             ours["non_2xx"] or steadiest["non_2xx"]),
             ("%s new server connections per 1,000 checks <= 1" % name,
              ours["connections_per_1000"],
              lambda value: value <= CONNECTIONS_PER_1000_TARGET, ours["non_2xx"])]
@@ -411,6 +428,10 @@ def print_targets(results):
             if invalid:
                 verdict, valid = "INVALID (non-2xx answers)", False
             print("  %-56s %5.2f  %s" % (text, value, verdict))
-        print("  %-56s %5.2f  (%s)" % ("  (%s req/s vs PDO plain, for reference)" % name,
-                                       ours["rps"] / plain["rps"], "no target"))
+        print("  (%s for reference: req/s %.2f x PDO plain, %.2f x PDO persistent, %.2f x"
+              " PDO persistent kept; p99 %.2f x, %.2f x, %.2f x)" % (
+                  name, ours["rps"] / plain["rps"], ours["rps"] / persistent[0]["rps"],
+                  ours["rps"] / persistent[1]["rps"], ours["p99_ms"] / plain["p99_ms"],
+                  ours["p99_ms"] / persistent[0]["p99_ms"],
+                  ours["p99_ms"] / persistent[1]["p99_ms"]))
     return valid
