@@ -345,7 +345,7 @@ bool AnswersAgain(PostgresqlConnection& connection, const CursorBackendSettings&
 // login that names a setting it does not know.
 class ConnectParameters {
  public:
-  explicit ConnectParameters(const ServerSettings& server, int default_port) {
+  ConnectParameters(const ServerSettings& server, int default_port) {
     bool socket = !server.socket.empty();
     int port = server.port != 0 ? server.port : default_port;
     std::string host = socket ? SocketFolder(server.socket, &port) : server.host;
@@ -452,6 +452,10 @@ Result<std::shared_ptr<Cursor>> OpenPostgresqlCursor(const CursorBackendSettings
     } else {
       kept.reset();  // Closed; a new one answers for this check.
       connection = nullptr;
+      if (until.expired()) {
+        return Status::Error("no answer from postgresql at " + ServerAddress(settings) +
+                             " on the kept connection before the deadline");
+      }
     }
   }
   if (connection == nullptr) {
