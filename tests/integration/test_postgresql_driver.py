@@ -3,9 +3,11 @@ to by build/healthcheck) against a real PostgreSQL started by the test: the
 issue's fault list, each answered 500 within the deadline with its reason in
 the log and the password nowhere; kept connections in FastCGI mode; CGI; and
 --test-config."""
+import contextlib
 import json
 import os
 import re
+import signal
 import threading
 import time
 
@@ -157,6 +159,11 @@ class HealthyServer(PostgresqlCase):
 
 class Faults(PostgresqlCase):
 
+    @staticmethod
+    def resume(pid):
+        with contextlib.suppress(ProcessLookupError):  # Gone once it noticed us leave.
+            os.kill(pid, signal.SIGCONT)
+
     def test_server_not_running(self):
         stderr = self.assertFails(self.config(port=free_port()), "Connection refused", SLACK_S)
         self.assertRegex(stderr, r"cursor_backend failed after [\d.]+ ms: cannot connect to "
@@ -184,6 +191,34 @@ class Faults(PostgresqlCase):
         self.db.set_connection_limit("hc", 0)
         self.addCleanup(self.db.set_connection_limit, "hc", None)
         self.assertFails(self.config(), 'too many connections for role "hc"', SLACK_S)
+
+    def test_stalled_backend_fails_at_the_deadline_and_its_query_does_not_survive(self):
+        # A backend that stops answering mid-query (SIGSTOP) cannot stop the
+        # query by statement_timeout: the check gives up at its deadline and
+        # closes the connection, which the backend notices once it runs again.
+        server, address = self.start_server(
+            self.config(callable_sql="SELECT 1 FROM pg_sleep(0.3)", timeout_ms=600),
+            extra_args=["--threads", "1"])
+        self.assertIn(SUCCESS_BODY, fastcgi_wire.fetch(address).stdout)
+        backend = int(self.db.admin_sql("SELECT pid FROM pg_stat_activity WHERE usename = 'hc'"))
+        replies = []
+        asker = threading.Thread(target=lambda: replies.append(fastcgi_wire.fetch(address,
+                                                                                 timeout=10)))
+        started = time.monotonic()
+        asker.start()
+        self.assertTrue(wait_until(lambda: self.db.running_queries("hc") == 1, timeout=5))
+        os.kill(backend, signal.SIGSTOP)
+        self.addCleanup(self.resume, backend)
+        asker.join(timeout=10)
+        self.assertLess(time.monotonic() - started, 0.6 + SLACK_S)
+        self.assertIn(FAILURE_BODY, replies[0].stdout)
+        reason = replies[0].stderr.decode(errors="replace")
+        self.logs.append(reason)
+        self.assertIn("no answer from postgresql at 127.0.0.1:%d running the query before the "
+                      "deadline" % self.db.port, reason)
+        self.resume(backend)
+        self.assertTrue(wait_until(lambda: self.db.running_queries("hc") == 0, timeout=5))
+        self.assertTrue(wait_until(lambda: self.db.connections("hc") == 0, timeout=5))
 
     def test_locked_table_fails_at_the_deadline_and_the_query_is_stopped(self):
         timeout_ms = 250
