@@ -30,8 +30,11 @@ constexpr int kClientCheckMinServerVersion = 140000;
 constexpr const char kSocketFilePrefix[] = ".s.PGSQL.";
 // SQLSTATE query_canceled: what statement_timeout ends a query with.
 constexpr const char kQueryCanceled[] = "57014";
-// Type OIDs (pg_type.dat) of the values Python would see as numbers or booleans.
+// Type OIDs (pg_type.dat) of the values Python would see as numbers or
+// booleans, and of two whose falsy value is not empty text.
 constexpr Oid kBoolOid = 16;
+constexpr Oid kByteaOid = 17;      // b"" is "\x" as text.
+constexpr Oid kIntervalOid = 1186;  // timedelta(0) is "00:00:00" (or "PT0S", "0", "@ 0").
 constexpr Oid kNumberOids[] = {20 /* int8 */,    21 /* int2 */,   23 /* int4 */,
                                26 /* oid */,     700 /* float4 */, 701 /* float8 */,
                                1700 /* numeric */};
@@ -118,7 +121,11 @@ Result<bool> FirstValue(const PGresult* result) {
   if (PQnfields(result) == 0) return Status::Error("the query returned no column");
   if (PQgetisnull(result, 0, 0)) return false;
   std::string_view value(PQgetvalue(result, 0, 0), static_cast<size_t>(PQgetlength(result, 0, 0)));
-  return IsTruthy(value, KindOf(PQftype(result, 0)));
+  Oid type = PQftype(result, 0);
+  // Zero in every IntervalStyle is the one interval without a digit but 0.
+  if (type == kIntervalOid) return value.find_first_of("123456789") != std::string_view::npos;
+  if (type == kByteaOid) return !value.empty() && value != "\\x";
+  return IsTruthy(value, KindOf(type));
 }
 
 enum class Outcome { kDone, kTimedOut, kFailed };
@@ -345,11 +352,14 @@ bool AnswersAgain(PostgresqlConnection& connection, const CursorBackendSettings&
 // login that names a setting it does not know.
 class ConnectParameters {
  public:
-  ConnectParameters(const ServerSettings& server, int default_port) {
+  // `address`: the host's address, looked up by the deadline (libpq's own
+  // look-up has no bound); empty over a socket.
+  ConnectParameters(const ServerSettings& server, int default_port, const std::string& address) {
     bool socket = !server.socket.empty();
     int port = server.port != 0 ? server.port : default_port;
     std::string host = socket ? SocketFolder(server.socket, &port) : server.host;
-    Add("host", host);
+    Add("host", host);  // Still the name: verify-full checks the certificate against it.
+    Add("hostaddr", address);
     Add("port", std::to_string(port));
     Add("user", server.username);
     Add("password", server.password);  // Here only: never in a message or a string we build.
@@ -408,12 +418,18 @@ void IgnoreNotice(void*, const char*) {}
 Result<std::unique_ptr<PostgresqlConnection>> Connect(const CursorBackendSettings& settings,
                                                       const Deadline& until) {
   std::string where = "cannot connect to postgresql at " + ServerAddress(settings) + ": ";
-  ConnectParameters parameters(settings.server, DefaultPort(settings.driver));
+  std::string address;
+  if (settings.server.socket.empty()) {
+    Result<std::string> found = ResolveHost(settings.server.host, until);
+    if (!found.ok()) return Status::Error(where + found.status().message());
+    address = found.value();
+  }
+  ConnectParameters parameters(settings.server, DefaultPort(settings.driver), address);
+  int64_t budget_ms = until.remaining_ms();
   PGconn* handle = PQconnectStartParams(parameters.keywords(), parameters.values(), 0);
   if (handle == nullptr) return Status::Error(where + "out of memory");
   auto connection =
       std::make_unique<PostgresqlConnection>(handle, ConnectionFingerprint(settings));
-  int64_t budget_ms = until.remaining_ms();
   // As libpq's documentation says: start as if PQconnectPoll had asked to write.
   PostgresPollingStatusType polled =
       PQstatus(handle) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
@@ -445,8 +461,11 @@ Result<std::shared_ptr<Cursor>> OpenPostgresqlCursor(const CursorBackendSettings
   auto* connection = dynamic_cast<PostgresqlConnection*>(kept.get());
   if (connection != nullptr) {
     connection->set_proven(false);
+    // Half the time left: a kept connection whose packets vanish (a NAT or
+    // firewall forgot it) leaves the other half to a new one.
+    Deadline half_way(Deadline::Clock::now() + (until.when() - Deadline::Clock::now()) / 2);
     bool reusable = connection->fingerprint() == ConnectionFingerprint(settings) &&
-                    AnswersAgain(*connection, settings, until);
+                    AnswersAgain(*connection, settings, half_way);
     if (reusable) {
       connection->set_proven(true);
     } else {
