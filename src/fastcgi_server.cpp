@@ -260,6 +260,8 @@ class Server {
 
   const App& CurrentApp(Worker& worker) {
     if (worker.app_generation != app_generation_.load(std::memory_order_acquire)) {
+      // Connections kept for the configuration a reload replaced go.
+      if (worker.app) worker.context.CloseAll();
       std::lock_guard<std::mutex> lock(app_mutex_);
       worker.app = app_;
       worker.app_generation = app_generation_.load(std::memory_order_relaxed);

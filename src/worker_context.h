@@ -34,6 +34,10 @@ class WorkerContext {
   // Closes every kept connection that is not fit for the next request.
   void EndRequest();
 
+  // Closes every kept connection: they were made for a configuration that
+  // a reload replaced (another server, user or password).
+  void CloseAll() { kept_.clear(); }
+
  private:
   // A map: its elements stay where they are as others are added.
   std::map<std::string, std::unique_ptr<KeptConnection>> kept_;

@@ -53,7 +53,7 @@ struct Lookup {
   std::condition_variable done_signal;
   bool done = false;
   int error = 0;
-  std::string address;
+  std::vector<std::string> addresses;
 };
 
 void RunLookup(const std::shared_ptr<Lookup>& lookup, const std::string& host) {
@@ -62,15 +62,18 @@ void RunLookup(const std::shared_ptr<Lookup>& lookup, const std::string& host) {
   hints.ai_socktype = SOCK_STREAM;
   struct addrinfo* found = nullptr;
   int error = getaddrinfo(host.c_str(), nullptr, &hints, &found);
-  char text[INET6_ADDRSTRLEN] = "";
-  if (error == 0) {
-    error = getnameinfo(found->ai_addr, found->ai_addrlen, text, sizeof text, nullptr, 0,
-                        NI_NUMERICHOST);
-    freeaddrinfo(found);
+  std::vector<std::string> addresses;
+  for (struct addrinfo* each = error == 0 ? found : nullptr; each != nullptr; each = each->ai_next) {
+    char text[INET6_ADDRSTRLEN] = "";
+    if (getnameinfo(each->ai_addr, each->ai_addrlen, text, sizeof text, nullptr, 0,
+                    NI_NUMERICHOST) == 0) {
+      addresses.push_back(text);
+    }
   }
+  if (found != nullptr) freeaddrinfo(found);
   std::lock_guard<std::mutex> hold(lookup->mutex);
   lookup->error = error;
-  lookup->address = text;
+  lookup->addresses = std::move(addresses);
   lookup->done = true;
   lookup->done_signal.notify_all();
 }
@@ -78,7 +81,13 @@ void RunLookup(const std::shared_ptr<Lookup>& lookup, const std::string& host) {
 }  // namespace
 
 Result<std::string> ResolveHost(const std::string& host, const Deadline& until) {
-  if (IsAddress(host)) return host;
+  Result<std::vector<std::string>> addresses = ResolveAddresses(host, until);
+  if (!addresses.ok()) return addresses.status();
+  return addresses.value().front();
+}
+
+Result<std::vector<std::string>> ResolveAddresses(const std::string& host, const Deadline& until) {
+  if (IsAddress(host)) return std::vector<std::string>{host};
   auto lookup = std::make_shared<Lookup>();
   try {
     std::thread(RunLookup, lookup, host).detach();
@@ -92,7 +101,20 @@ Result<std::string> ResolveHost(const std::string& host, const Deadline& until) 
   if (lookup->error != 0) {
     return Status::Error("cannot look up " + host + ": " + gai_strerror(lookup->error));
   }
-  return lookup->address;
+  if (lookup->addresses.empty()) return Status::Error("cannot look up " + host + ": no address");
+  return lookup->addresses;
+}
+
+Deadline KeptRoundTripEnd(const Deadline& until) {
+  auto left = until.when() - Deadline::Clock::now();
+  return left > Deadline::Clock::duration::zero() ? Deadline(Deadline::Clock::now() + left / 4)
+                                                   : until;
+}
+
+int64_t CancelReserveMs(int64_t remaining_ms) {
+  // Half of what StatementBudgetMs keeps back: the server's limit comes
+  // first, then ours, then the answer.
+  return std::max<int64_t>(10, remaining_ms / 20);
 }
 
 int64_t StatementBudgetMs(int64_t remaining_ms) {
@@ -125,6 +147,9 @@ bool IsTruthy(std::string_view text, ValueKind kind) {
       if (end == copy.c_str()) return !text.empty();  // Not a number after all.
       return value != 0.0;
     }
+    case ValueKind::kDuration:
+      // "00:00:00", "-00:00:00.000000": zero when no digit is not 0.
+      return text.find_first_of("123456789") != std::string_view::npos;
     case ValueKind::kText:
       break;
   }

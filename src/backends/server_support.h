@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "../config.h"
 #include "../deadline.h"
@@ -35,6 +36,20 @@ SocketWait WaitForSocket(int fd, short events, const Deadline& until, int64_t ca
 // after a check that stopped waiting for it. An address is returned as is.
 Result<std::string> ResolveHost(const std::string& host, const Deadline& until);
 
+// Every address `host` names, in the resolver's order (as a client library
+// would try them), found by `until` as ResolveHost finds one.
+Result<std::vector<std::string>> ResolveAddresses(const std::string& host, const Deadline& until);
+
+// When the round trip that proves a kept connection stops waiting: a
+// quarter of the time left, so that a connection gone silent (a firewall
+// that forgot it) still leaves time to replace it within the same check.
+Deadline KeptRoundTripEnd(const Deadline& until);
+
+// How long before the deadline a check stops waiting for a query that the
+// server's own time limit did not stop, to stop it itself and still answer
+// on time.
+int64_t CancelReserveMs(int64_t remaining_ms);
+
 // How long a statement may run on the server when `remaining_ms` are left:
 // enough less that the server stops it, and says so, before the check's
 // deadline passes. 0: too little time left to start one.
@@ -46,10 +61,11 @@ int64_t StatementBudgetMs(int64_t remaining_ms);
 std::string ConnectionFingerprint(const CursorBackendSettings& settings);
 
 // How a server typed a value it sent as text.
-enum class ValueKind { kNumber, kBoolean, kText };
+enum class ValueKind { kNumber, kBoolean, kDuration, kText };
 
 // Python's truth of the value: a number is truthy when not zero, a boolean
-// when true ("t", "1"), text when not empty.
+// when true ("t", "1"), a duration ("00:00:00", a timedelta) when not
+// zero, text when not empty.
 bool IsTruthy(std::string_view text, ValueKind kind);
 
 }  // namespace healthcheck

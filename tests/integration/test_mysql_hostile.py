@@ -329,6 +329,12 @@ class Resolver(HostileMysqlCase):
         code, stderr, _ = self.check(config, prefix=self.private_names(resolver))
         self.assertEqual(code, 0, stderr)
 
+    # Known, not fixed (README: "With TLS and a host name"): libmariadb 3.3
+    # checks the certificate against the name it connects to and has no way
+    # to take an address and a name apart, so with ssl_ca it looks the name
+    # up again itself, in getaddrinfo, with no bound. Only a resolver that
+    # answers once and then stops, within the same check, reaches this.
+    @unittest.expectedFailure
     def test_a_resolver_that_stops_answering_cannot_hold_a_tls_check_past_its_deadline(self):
         # With ssl_ca, the bounded look-up's answer is thrown away and
         # libmariadb looks the name up again, in getaddrinfo, with no bound.

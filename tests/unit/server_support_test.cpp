@@ -95,3 +95,21 @@ TEST_CASE("ResolveHost: an address as is, a name to its address, an unknown name
           "cannot look up localhost: no answer from the resolver in time");
   }
 }
+
+TEST_CASE("a zero duration is falsy, as Python's timedelta(0)") {
+  CHECK_FALSE(IsTruthy("00:00:00", ValueKind::kDuration));
+  CHECK_FALSE(IsTruthy("-00:00:00.000000", ValueKind::kDuration));
+  CHECK(IsTruthy("00:00:01", ValueKind::kDuration));
+  CHECK(IsTruthy("838:59:59", ValueKind::kDuration));
+}
+
+TEST_CASE("a kept connection's round trip gets a quarter of the time; the cancel reserve is "
+          "less than what the server's limit keeps back") {
+  Deadline until = Deadline::FromNow(2000);
+  int64_t kept_ms = KeptRoundTripEnd(until).remaining_ms();
+  CHECK(kept_ms <= 500);
+  CHECK(kept_ms >= 400);
+  for (int64_t remaining : {30, 100, 300, 2000, 60000}) {
+    CHECK(CancelReserveMs(remaining) < remaining - StatementBudgetMs(remaining));
+  }
+}
