@@ -80,12 +80,6 @@ void RunLookup(const std::shared_ptr<Lookup>& lookup, const std::string& host) {
 
 }  // namespace
 
-Result<std::string> ResolveHost(const std::string& host, const Deadline& until) {
-  Result<std::vector<std::string>> addresses = ResolveAddresses(host, until);
-  if (!addresses.ok()) return addresses.status();
-  return addresses.value().front();
-}
-
 Result<std::vector<std::string>> ResolveAddresses(const std::string& host, const Deadline& until) {
   if (IsAddress(host)) return std::vector<std::string>{host};
   auto lookup = std::make_shared<Lookup>();

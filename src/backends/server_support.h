@@ -29,15 +29,12 @@ enum class SocketWait { kReady, kTimedOut, kFailed };
 SocketWait WaitForSocket(int fd, short events, const Deadline& until, int64_t cap_ms,
                          short* revents);
 
-// The address `host` names, as text ("192.0.2.7", "2001:db8::7"), found by
-// `until`: getaddrinfo(3) has no timeout of its own, and a resolver that
-// does not answer would otherwise hold the check past its deadline. The
-// look-up runs on a thread of its own, which finishes (and is forgotten)
-// after a check that stopped waiting for it. An address is returned as is.
-Result<std::string> ResolveHost(const std::string& host, const Deadline& until);
-
-// Every address `host` names, in the resolver's order (as a client library
-// would try them), found by `until` as ResolveHost finds one.
+// Every address `host` names, as text ("192.0.2.7", "2001:db8::7"), in the
+// resolver's order (as a client library would try them), found by `until`:
+// getaddrinfo(3) has no timeout of its own, and a resolver that does not
+// answer would otherwise hold the check past its deadline. The look-up
+// runs on a thread of its own, which finishes (and is forgotten) after a
+// check that stopped waiting for it. An address is returned as is.
 Result<std::vector<std::string>> ResolveAddresses(const std::string& host, const Deadline& until);
 
 // When the round trip that proves a kept connection stops waiting: a

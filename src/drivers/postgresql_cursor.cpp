@@ -352,14 +352,22 @@ bool AnswersAgain(PostgresqlConnection& connection, const CursorBackendSettings&
 // login that names a setting it does not know.
 class ConnectParameters {
  public:
-  // `address`: the host's address, looked up by the deadline (libpq's own
-  // look-up has no bound); empty over a socket.
-  ConnectParameters(const ServerSettings& server, int default_port, const std::string& address) {
+  // `addresses`: the host's addresses, looked up by the deadline (libpq's
+  // own look-up has no bound); none over a socket. libpq tries each in
+  // turn, the name beside each: verify-full checks the certificate
+  // against the name.
+  ConnectParameters(const ServerSettings& server, int default_port,
+                    const std::vector<std::string>& addresses) {
     bool socket = !server.socket.empty();
     int port = server.port != 0 ? server.port : default_port;
-    std::string host = socket ? SocketFolder(server.socket, &port) : server.host;
-    Add("host", host);  // Still the name: verify-full checks the certificate against it.
-    Add("hostaddr", address);
+    std::string hosts = socket ? SocketFolder(server.socket, &port) : "";
+    std::string hostaddrs;
+    for (const std::string& address : addresses) {
+      hosts += (hosts.empty() ? "" : ",") + server.host;
+      hostaddrs += (hostaddrs.empty() ? "" : ",") + address;
+    }
+    Add("host", hosts);
+    Add("hostaddr", hostaddrs);
     Add("port", std::to_string(port));
     Add("user", server.username);
     Add("password", server.password);  // Here only: never in a message or a string we build.
@@ -418,13 +426,13 @@ void IgnoreNotice(void*, const char*) {}
 Result<std::unique_ptr<PostgresqlConnection>> Connect(const CursorBackendSettings& settings,
                                                       const Deadline& until) {
   std::string where = "cannot connect to postgresql at " + ServerAddress(settings) + ": ";
-  std::string address;
+  std::vector<std::string> addresses;
   if (settings.server.socket.empty()) {
-    Result<std::string> found = ResolveHost(settings.server.host, until);
+    Result<std::vector<std::string>> found = ResolveAddresses(settings.server.host, until);
     if (!found.ok()) return Status::Error(where + found.status().message());
-    address = found.value();
+    addresses = found.value();
   }
-  ConnectParameters parameters(settings.server, DefaultPort(settings.driver), address);
+  ConnectParameters parameters(settings.server, DefaultPort(settings.driver), addresses);
   int64_t budget_ms = until.remaining_ms();
   PGconn* handle = PQconnectStartParams(parameters.keywords(), parameters.values(), 0);
   if (handle == nullptr) return Status::Error(where + "out of memory");
@@ -461,11 +469,8 @@ Result<std::shared_ptr<Cursor>> OpenPostgresqlCursor(const CursorBackendSettings
   auto* connection = dynamic_cast<PostgresqlConnection*>(kept.get());
   if (connection != nullptr) {
     connection->set_proven(false);
-    // Half the time left: a kept connection whose packets vanish (a NAT or
-    // firewall forgot it) leaves the other half to a new one.
-    Deadline half_way(Deadline::Clock::now() + (until.when() - Deadline::Clock::now()) / 2);
     bool reusable = connection->fingerprint() == ConnectionFingerprint(settings) &&
-                    AnswersAgain(*connection, settings, half_way);
+                    AnswersAgain(*connection, settings, KeptRoundTripEnd(until));
     if (reusable) {
       connection->set_proven(true);
     } else {

@@ -4,14 +4,17 @@
 // A check proves the server at request time: a new connection is
 // connected, authenticated and bound to the database; a connection the
 // worker kept from an earlier check must first answer a round trip that
-// asks whether the user may still connect to the database, within half
-// the time left. A kept connection that fails that is closed and replaced
-// within the same check, so it can only ever say yes. Every wait is a
+// asks whether the user may still connect to the database, within a
+// quarter of the time left (KeptRoundTripEnd). A kept connection that
+// fails that is closed and replaced within the same check, so it can only
+// ever say yes. Every wait is a
 // poll(2) on libpq's asynchronous API (PQconnectPoll, a non-blocking
 // connection), bounded by the check's deadline; the host name is looked up
-// by the deadline too (ResolveHost) and handed to libpq as hostaddr. TLS: with ssl_ca, verify-full against it; without,
-// libpq's "prefer" over TCP; never over a unix socket ("socket" may be the
-// socket's folder or its .s.PGSQL.PORT file).
+// by the deadline too (ResolveAddresses) and handed to libpq as hostaddr,
+// each address beside the name, which libpq tries in turn. TLS: with
+// ssl_ca, verify-full against it; without, libpq's "prefer" over TCP;
+// never over a unix socket ("socket" may be the socket's folder or its
+// .s.PGSQL.PORT file).
 //
 // The sql callable runs in BEGIN READ ONLY on the extended protocol (one
 // statement, so it cannot end the transaction), with statement_timeout set

@@ -79,17 +79,21 @@ TEST_CASE("WaitForSocket: ready, the library's timer, and the deadline") {
   close(pair[1]);
 }
 
-TEST_CASE("ResolveHost: an address as is, a name to its address, an unknown name named") {
-  CHECK(ResolveHost("127.0.0.1", Deadline::FromNow(1000)).value() == "127.0.0.1");
-  CHECK(ResolveHost("::1", Deadline::FromNow(1000)).value() == "::1");
-  Result<std::string> local = ResolveHost("localhost", Deadline::FromNow(5000));
+TEST_CASE("ResolveAddresses: an address as is, a name to its addresses, an unknown name named") {
+  CHECK(ResolveAddresses("127.0.0.1", Deadline::FromNow(1000)).value() ==
+        std::vector<std::string>{"127.0.0.1"});
+  CHECK(ResolveAddresses("::1", Deadline::FromNow(1000)).value() == std::vector<std::string>{"::1"});
+  Result<std::vector<std::string>> local = ResolveAddresses("localhost", Deadline::FromNow(5000));
   REQUIRE(local.ok());
-  CHECK((local.value() == "127.0.0.1" || local.value() == "::1"));
-  Result<std::string> unknown = ResolveHost("no-such-host.invalid", Deadline::FromNow(2000));
+  for (const std::string& address : local.value()) {
+    CHECK((address == "127.0.0.1" || address == "::1"));
+  }
+  Result<std::vector<std::string>> unknown =
+      ResolveAddresses("no-such-host.invalid", Deadline::FromNow(2000));
   REQUIRE_FALSE(unknown.ok());
   CHECK(unknown.status().message().rfind("cannot look up no-such-host.invalid: ", 0) == 0);
   // A deadline already past: no waiting for the resolver at all.
-  Result<std::string> late = ResolveHost("localhost", Deadline::FromNow(0));
+  Result<std::vector<std::string>> late = ResolveAddresses("localhost", Deadline::FromNow(0));
   if (!late.ok()) {
     CHECK(late.status().message() ==
           "cannot look up localhost: no answer from the resolver in time");
