@@ -20,8 +20,9 @@ import time
 import unittest
 
 from tests.integration import fastcgi_wire
-from tests.integration.db_servers import PASSWORD, MariaDBServer
-from tests.integration.support import BINARY, FAILURE_BODY, SUCCESS_BODY, TestCase, wait_until
+from tests.integration.db_servers import MariaDBServer
+from tests.integration.driver_support import DriverCase, FreezingProxy
+from tests.integration.support import FAILURE_BODY, SUCCESS_BODY, wait_until
 
 SLACK_S = 1.5
 RESOLVER_ADDRESS = "127.83.0.53"  # Loopback: all of 127/8 is ours.
@@ -40,70 +41,6 @@ def setUpModule():
 def tearDownModule():
     if _db is not None:
         _db.close()
-
-
-class FreezingProxy:
-    """A loopback TCP proxy to (host, port). freeze(): the connections open
-    now stay open but nothing passes on them any more, either way (a NAT or
-    firewall that forgot them, a peer whose host vanished); connections made
-    later pass as usual."""
-
-    PAUSE_S = 0.02
-
-    def __init__(self, host, port):
-        self.target = (host, port)
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.lock = threading.Lock()
-        self.pairs = []
-        self.frozen = set()
-        self.closed = False
-        self.accepted = 0
-        threading.Thread(target=self._accept_loop, daemon=True).start()
-
-    def _accept_loop(self):
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                return
-            pair = (client, upstream)
-            with self.lock:
-                self.pairs.append(pair)
-                self.accepted += 1
-            threading.Thread(target=self._pump, args=(pair,), daemon=True).start()
-
-    def _pump(self, pair):
-        client, upstream = pair
-        other = {client: upstream, upstream: client}
-        try:
-            while not self.closed:
-                ready, _, _ = select.select([client, upstream], [], [], self.PAUSE_S)
-                with self.lock:
-                    if id(pair) in self.frozen:
-                        continue
-                for sock in ready:
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    other[sock].sendall(data)
-        except OSError:
-            pass
-
-    def freeze(self):
-        with self.lock:
-            self.frozen.update(id(pair) for pair in self.pairs)
-
-    def close(self):
-        self.closed = True
-        self.listener.close()
-        with self.lock:
-            for client, upstream in self.pairs:
-                client.close()
-                upstream.close()
 
 
 class TinyResolver:
@@ -180,40 +117,18 @@ def can_use_private_resolver():
         return False
 
 
-class HostileMysqlCase(TestCase):
+class HostileMysqlCase(DriverCase):
+
+    DRIVER = "mysql"
 
     def setUp(self):
         super().setUp()
         self.db = _db
-        self.logs = []
-
-    def tearDown(self):
-        for log in self.logs:
-            self.assertNotIn(PASSWORD, log)
-
-    def config(self, callable_sql=None, timeout_ms=2000, **cursor):
-        password_file = self.path("password")
-        with open(password_file, "w") as out:
-            out.write(self.db.password + "\n")
-        os.chmod(password_file, 0o600)
-        settings = {"driver": "mysql", "host": self.db.host, "port": self.db.port,
-                    "username": self.db.username, "database": self.db.database,
-                    "password_file": "password"}
-        settings.update(cursor)
-        config = {"services": ["cursor_backend"], "cursor_backend": settings,
-                  "timeout_ms": timeout_ms}
-        if callable_sql:
-            config["callable"] = {"sql": callable_sql}
-        return self.write_config(json.dumps(config))
 
     def check(self, config, prefix=(), timeout=10):
         """--check (optionally under `prefix`): (exit code, stderr, seconds)."""
-        started = time.monotonic()
-        completed = subprocess.run(list(prefix) + [BINARY, "--config", config, "--check"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-        stderr = completed.stderr.decode(errors="replace")
-        self.logs.append(stderr)
-        return completed.returncode, stderr, time.monotonic() - started
+        code, _, stderr, elapsed = super().check(config, prefix=prefix, timeout=timeout)
+        return code, stderr, elapsed
 
     def fetch(self, address, timeout=15):
         started = time.monotonic()

@@ -13,9 +13,10 @@ import threading
 import time
 
 from tests.integration import fastcgi_wire
+from tests.integration.driver_support import DriverCase, FreezingProxy
 from tests.integration.db_servers import PASSWORD, PostgresServer, SilentListener, free_port
-from tests.integration.support import BINARY, FAILURE_BODY, SUCCESS_BODY, TestCase, wait_until
-from tests.integration.test_mysql_hostile import FreezingProxy
+from tests.integration.support import BINARY, FAILURE_BODY, SUCCESS_BODY, wait_until
+
 
 # The worker's default memory limit (--max-worker-rss-mib).
 MEMORY_LIMIT_KIB = 64 * 1024
@@ -34,8 +35,10 @@ def sanitized():
 SLACK_S = 1.5
 
 
-class PostgresqlCase(TestCase):
+class PostgresqlCase(DriverCase):
     """One PostgreSQL for the class; tests that stop or kill it use OwnServer's."""
+
+    DRIVER = "postgresql"
 
     @classmethod
     def setUpClass(cls):
@@ -45,49 +48,6 @@ class PostgresqlCase(TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.db.close()
-
-    def setUp(self):
-        super().setUp()
-        self.logs = []
-
-    def config(self, db=None, callable_sql=None, timeout_ms=2000, **cursor):
-        """A config checking `db` as hc over TCP, with the password in a 0600 file."""
-        db = db or self.db
-        password_file = self.path("password")
-        with open(password_file, "w") as out:
-            out.write(cursor.pop("password", db.password) + "\n")
-        os.chmod(password_file, 0o600)
-        settings = {"driver": "postgresql", "host": db.host, "port": db.port,
-                    "username": db.username, "database": db.database,
-                    "password_file": "password"}
-        settings.update(cursor)
-        config = {"services": ["cursor_backend"], "cursor_backend": settings,
-                  "timeout_ms": timeout_ms}
-        if callable_sql:
-            config["callable"] = {"sql": callable_sql}
-        return self.write_config(json.dumps(config))
-
-    def check(self, config, *extra, env=None):
-        """--check: (exit code, stdout, stderr, seconds)."""
-        started = time.monotonic()
-        completed = self.run_binary(["--config", config, "--check"] + list(extra), env=env,
-                                    timeout=30)
-        elapsed = time.monotonic() - started
-        stderr = completed.stderr.decode(errors="replace")
-        self.logs.append(stderr)
-        return completed.returncode, completed.stdout, stderr, elapsed
-
-    def assertFails(self, config, reason, within_s):
-        code, stdout, stderr, elapsed = self.check(config)
-        self.assertEqual(code, 1, stderr)
-        self.assertEqual(stdout.strip(), FAILURE_BODY)
-        self.assertIn(reason, stderr)
-        self.assertLess(elapsed, within_s, stderr)
-        return stderr
-
-    def tearDown(self):
-        for log in self.logs:
-            self.assertNotIn(PASSWORD, log)
 
 
 class HealthyServer(PostgresqlCase):
