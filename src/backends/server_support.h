@@ -7,12 +7,14 @@
 #include <poll.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "../config.h"
 #include "../deadline.h"
+#include "../worker_context.h"
 #include "../status.h"
 
 namespace healthcheck {
@@ -56,6 +58,52 @@ int64_t StatementBudgetMs(int64_t remaining_ms);
 // used again by a check with the same settings (a reload may change the
 // user or the password). Held in memory only, never written anywhere.
 std::string ConnectionFingerprint(const CursorBackendSettings& settings);
+
+// A connection a worker keeps to a database server (mysql, postgresql):
+// made with the settings whose fingerprint it holds, and fit for the next
+// request only once its last use proved it and no wait on it was cut short.
+class ServerConnection : public KeptConnection {
+ public:
+  explicit ServerConnection(std::string fingerprint) : fingerprint_(std::move(fingerprint)) {}
+
+  const std::string& fingerprint() const { return fingerprint_; }
+  bool FitToKeep() override { return proven_ && !stalled_; }
+  void set_proven(bool proven) { proven_ = proven; }
+  // A wait for the server ended without its answer: the connection is in
+  // the middle of an exchange, and is closed after the request.
+  void set_stalled() { stalled_ = true; }
+  bool stalled() const { return stalled_; }
+
+ private:
+  std::string fingerprint_;
+  bool proven_ = false;
+  bool stalled_ = false;
+};
+
+// The worker's connection to the server for this check, kept under `name`:
+// the kept one when it was made with these settings and `answers_again(
+// connection, by)` proves it within KeptRoundTripEnd(until); else a new one,
+// `connect(until)`, which the worker then keeps. A kept connection that
+// fails is closed and replaced within the same check: it can only say yes.
+template <typename Connection, typename AnswersAgain, typename Connect>
+Result<Connection*> ProvenConnection(WorkerContext& worker, const std::string& name,
+                                     const CursorBackendSettings& settings, const Deadline& until,
+                                     AnswersAgain answers_again, Connect connect) {
+  std::unique_ptr<KeptConnection>& kept = worker.kept(name);
+  if (auto* connection = dynamic_cast<Connection*>(kept.get())) {
+    connection->set_proven(false);
+    if (connection->fingerprint() == ConnectionFingerprint(settings) &&
+        answers_again(*connection, KeptRoundTripEnd(until))) {
+      connection->set_proven(true);
+      return connection;
+    }
+    kept.reset();
+  }
+  Result<std::unique_ptr<Connection>> connected = connect(until);
+  if (!connected.ok()) return connected.status();
+  kept = std::move(connected.value());
+  return static_cast<Connection*>(kept.get());
+}
 
 // How a server typed a value it sent as text.
 enum class ValueKind { kNumber, kBoolean, kDuration, kText };

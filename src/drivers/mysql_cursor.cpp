@@ -29,10 +29,10 @@ constexpr int kTriesToGiveUp = 100;
 constexpr unsigned int kMysqlQueryTimeout = 3024;
 
 // The connection a worker keeps to one server between checks.
-class MysqlConnection : public KeptConnection {
+class MysqlConnection : public ServerConnection {
  public:
   MysqlConnection(MYSQL* handle, std::string fingerprint)
-      : handle_(handle), fingerprint_(std::move(fingerprint)) {}
+      : ServerConnection(std::move(fingerprint)), handle_(handle) {}
   MysqlConnection(const MysqlConnection&) = delete;
   MysqlConnection& operator=(const MysqlConnection&) = delete;
   // Says goodbye (COM_QUIT), so the server does not count it as aborted;
@@ -40,19 +40,9 @@ class MysqlConnection : public KeptConnection {
   ~MysqlConnection() override { mysql_close(handle_); }
 
   MYSQL* handle() const { return handle_; }
-  const std::string& fingerprint() const { return fingerprint_; }
-  bool FitToKeep() override { return proven_ && !stalled_; }
-  void set_proven(bool proven) { proven_ = proven; }
-  // A wait for the server ended without its answer: the connection is in
-  // the middle of an exchange, and is closed after the request.
-  void set_stalled() { stalled_ = true; }
-  bool stalled() const { return stalled_; }
 
  private:
   MYSQL* handle_;
-  std::string fingerprint_;
-  bool proven_ = false;
-  bool stalled_ = false;
 };
 
 // Turns libmariadb's wait flags into poll(2) events and back.
@@ -417,26 +407,12 @@ Result<std::shared_ptr<Cursor>> OpenMysqlCursor(const CursorBackendSettings& set
   std::call_once(library_ready, [] { mysql_library_init(0, nullptr, nullptr); });
 
   Deadline until = ServerWaitEnd(settings, deadline);
-  std::unique_ptr<KeptConnection>& kept = worker.kept("mysql:" + ServerAddress(settings));
-  auto* connection = dynamic_cast<MysqlConnection*>(kept.get());
-  if (connection != nullptr) {
-    connection->set_proven(false);
-    bool reusable = connection->fingerprint() == ConnectionFingerprint(settings) &&
-                    AnswersAgain(*connection, settings, KeptRoundTripEnd(until));
-    if (reusable) {
-      connection->set_proven(true);
-    } else {
-      kept.reset();  // Closed; a new one answers for this check.
-      connection = nullptr;
-    }
-  }
-  if (connection == nullptr) {
-    Result<std::unique_ptr<MysqlConnection>> connected = Connect(settings, until);
-    if (!connected.ok()) return connected.status();
-    kept = std::move(connected.value());
-    connection = static_cast<MysqlConnection*>(kept.get());
-  }
-  return std::shared_ptr<Cursor>(std::make_shared<MysqlCursor>(*connection, settings, until));
+  Result<MysqlConnection*> connection = ProvenConnection<MysqlConnection>(
+      worker, "mysql:" + ServerAddress(settings), settings, until,
+      [&settings](MysqlConnection& kept, const Deadline& by) { return AnswersAgain(kept, settings, by); },
+      [&settings](const Deadline& by) { return Connect(settings, by); });
+  if (!connection.ok()) return connection.status();
+  return std::shared_ptr<Cursor>(std::make_shared<MysqlCursor>(*connection.value(), settings, until));
 }
 
 }  // namespace healthcheck

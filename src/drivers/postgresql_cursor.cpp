@@ -41,10 +41,10 @@ constexpr Oid kNumberOids[] = {20 /* int8 */,    21 /* int2 */,   23 /* int4 */,
 constexpr const char kMustReturnARow[] = "the query must return a row (a SELECT)";
 
 // The connection a worker keeps to one server between checks.
-class PostgresqlConnection : public KeptConnection {
+class PostgresqlConnection : public ServerConnection {
  public:
   PostgresqlConnection(PGconn* handle, std::string fingerprint)
-      : handle_(handle), fingerprint_(std::move(fingerprint)) {}
+      : ServerConnection(std::move(fingerprint)), handle_(handle) {}
   PostgresqlConnection(const PostgresqlConnection&) = delete;
   PostgresqlConnection& operator=(const PostgresqlConnection&) = delete;
   // The connection is non-blocking once made, so PQfinish's goodbye
@@ -53,14 +53,9 @@ class PostgresqlConnection : public KeptConnection {
   ~PostgresqlConnection() override { PQfinish(handle_); }
 
   PGconn* handle() const { return handle_; }
-  const std::string& fingerprint() const { return fingerprint_; }
-  bool FitToKeep() override { return proven_; }
-  void set_proven(bool proven) { proven_ = proven; }
 
  private:
   PGconn* handle_;
-  std::string fingerprint_;
-  bool proven_ = false;
 };
 
 struct ResultDeleter {
@@ -465,30 +460,14 @@ Result<std::shared_ptr<Cursor>> OpenPostgresqlCursor(const CursorBackendSettings
                                                      const Deadline& deadline,
                                                      WorkerContext& worker) {
   Deadline until = ServerWaitEnd(settings, deadline);
-  std::unique_ptr<KeptConnection>& kept = worker.kept("postgresql:" + ServerAddress(settings));
-  auto* connection = dynamic_cast<PostgresqlConnection*>(kept.get());
-  if (connection != nullptr) {
-    connection->set_proven(false);
-    bool reusable = connection->fingerprint() == ConnectionFingerprint(settings) &&
-                    AnswersAgain(*connection, settings, KeptRoundTripEnd(until));
-    if (reusable) {
-      connection->set_proven(true);
-    } else {
-      kept.reset();  // Closed; a new one answers for this check.
-      connection = nullptr;
-      if (until.expired()) {
-        return Status::Error("no answer from postgresql at " + ServerAddress(settings) +
-                             " on the kept connection before the deadline");
-      }
-    }
-  }
-  if (connection == nullptr) {
-    Result<std::unique_ptr<PostgresqlConnection>> connected = Connect(settings, until);
-    if (!connected.ok()) return connected.status();
-    kept = std::move(connected.value());
-    connection = static_cast<PostgresqlConnection*>(kept.get());
-  }
-  return std::shared_ptr<Cursor>(std::make_shared<PostgresqlCursor>(*connection, settings, until));
+  Result<PostgresqlConnection*> connection = ProvenConnection<PostgresqlConnection>(
+      worker, "postgresql:" + ServerAddress(settings), settings, until,
+      [&settings](PostgresqlConnection& kept, const Deadline& by) {
+        return AnswersAgain(kept, settings, by);
+      },
+      [&settings](const Deadline& by) { return Connect(settings, by); });
+  if (!connection.ok()) return connection.status();
+  return std::shared_ptr<Cursor>(std::make_shared<PostgresqlCursor>(*connection.value(), settings, until));
 }
 
 }  // namespace healthcheck
