@@ -19,13 +19,17 @@ namespace {
 // again, for ever.
 constexpr const char* kHandedOverVariable = "HEALTHCHECK_HANDED_OVER";
 
-// The folder this program was started from.
+// The folder this program was started from; empty when that cannot be
+// told. Without /proc, argv[0] tells it only when it holds a path: a name
+// found on PATH says nothing, and the working folder (under CGI, the
+// script's) is no place to run a program from.
 std::string ProgramFolder(char** argv) {
   char path[PATH_MAX];
   ssize_t length = readlink("/proc/self/exe", path, sizeof path - 1);
-  std::string program = length > 0 ? std::string(path, static_cast<size_t>(length)) : argv[0];
+  std::string program = length > 0 ? std::string(path, static_cast<size_t>(length))
+                                   : std::string(argv[0] != nullptr ? argv[0] : "");
   size_t slash = program.rfind('/');
-  if (slash == std::string::npos) return ".";
+  if (slash == std::string::npos) return "";
   return slash == 0 ? "/" : program.substr(0, slash);
 }
 
@@ -43,8 +47,13 @@ Status CheckDriverLinked(const Config& config) {
 Status HandOverToDriverProgram(const Config& config, char** argv) {
   if (CheckDriverLinked(config).ok()) return Status::Ok();
   const char* driver = DriverName(config.cursor_backend->driver);
-  std::string program = ProgramFolder(argv) + "/healthcheck-" + driver;
   const std::string where = config.cursor_backend->where + ": \"cursor_backend.driver\": " + driver + ": ";
+  std::string folder = ProgramFolder(argv);
+  if (folder.empty()) {
+    return Status::Error(where + "cannot tell which folder this program is in (no /proc), to start "
+                         "healthcheck-" + driver + " from it; start healthcheck by its full path");
+  }
+  std::string program = folder + "/healthcheck-" + driver;
   if (getenv(kHandedOverVariable) != nullptr) {
     return Status::Error(where + program + " was started for it, but it has no " + driver +
                          " driver (a copy of another program?)");

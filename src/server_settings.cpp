@@ -126,6 +126,9 @@ class Resolver {
       if (password.find('\n') != std::string::npos || password.find('\0') != std::string::npos) {
         return Error("password_file " + path + ": holds more than one line");
       }
+      // Else the client library would look for one of its own (PGPASSWORD,
+      // ~/.pgpass), and check with a password the configuration never named.
+      if (password.empty()) return Error("password_file " + path + ": empty");
     } else {
       password = Setting("db_password");
     }
@@ -151,6 +154,8 @@ Result<std::map<std::string, std::string>> ParseEnvFile(std::string_view text,
                                                         const std::string& path) {
   std::map<std::string, std::string> values;
   size_t line_number = 0;
+  // An editor may save the file with a UTF-8 byte order mark.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   while (!text.empty()) {
     size_t end = text.find('\n');
     std::string line = Trim(text.substr(0, end));

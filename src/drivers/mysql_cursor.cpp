@@ -204,9 +204,9 @@ class MysqlCursor : public Cursor {
     Deadline query_until(until_.when() - std::chrono::milliseconds(CancelReserveMs(remaining_ms)));
     Result<bool> truthy = Evaluate(sql, budget_ms, query_until);
     if (connection_.stalled()) return truthy;
-    if (truthy.ok()) status = exchange_.Run("COMMIT", until_);
-    // A query that failed leaves a healthy connection: the reset ends its
-    // transaction too.
+    // Nothing the query did is kept; and a query that failed leaves a
+    // healthy connection, whose transaction ends here too.
+    status = exchange_.Run("ROLLBACK", until_);
     if (status.ok()) status = ResetSession();
     if (status.ok()) connection_.set_proven(true);
     if (!truthy.ok()) return truthy;

@@ -227,10 +227,13 @@ class PostgresqlCursor : public Cursor {
     if (!status.ok()) return status;
     Result<bool> truthy = Evaluate(sql);
     if (!truthy.ok()) return truthy;
-    status = exchange_.Run("COMMIT", "ending the query");
+    // Nothing the query did is kept: a read-only transaction may still
+    // create a large object (lo_create) or queue a notification
+    // (pg_notify), which COMMIT would keep or deliver.
+    status = exchange_.Run("ROLLBACK", "ending the query");
     // The transaction's locks are gone, but not what a SELECT can take for
     // the session (pg_advisory_lock, set_config(..., false)). DISCARD ALL
-    // may not share a message with COMMIT.
+    // may not share a message with ROLLBACK.
     if (status.ok()) status = exchange_.Run("DISCARD ALL", "ending the check");
     if (!status.ok()) return status;
     connection_.set_proven(true);
@@ -431,6 +434,8 @@ Result<std::unique_ptr<PostgresqlConnection>> Connect(const CursorBackendSetting
   int64_t budget_ms = until.remaining_ms();
   PGconn* handle = PQconnectStartParams(parameters.keywords(), parameters.values(), 0);
   if (handle == nullptr) return Status::Error(where + "out of memory");
+  // Before the login, which may send warnings of its own.
+  PQsetNoticeProcessor(handle, IgnoreNotice, nullptr);
   auto connection =
       std::make_unique<PostgresqlConnection>(handle, ConnectionFingerprint(settings));
   // As libpq's documentation says: start as if PQconnectPoll had asked to write.
@@ -448,7 +453,6 @@ Result<std::unique_ptr<PostgresqlConnection>> Connect(const CursorBackendSetting
     if (waited == SocketWait::kFailed) return Status::Error(where + "cannot wait for its socket");
     polled = PQconnectPoll(handle);
   }
-  PQsetNoticeProcessor(handle, IgnoreNotice, nullptr);
   if (PQsetnonblocking(handle, 1) != 0) return Status::Error(where + OneLine(PQerrorMessage(handle)));
   connection->set_proven(true);
   return connection;

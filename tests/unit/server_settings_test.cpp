@@ -152,6 +152,9 @@ TEST_CASE("resolving refuses what would fail every check, and never shows the pa
   CHECK(error_of(full + ", \"password_file\": \"open-pw\"}", {}) ==
         where + "password_file " + dir.path() + "/open-pw: readable or writable by others (mode "
                 "0604), and it holds the password; chmod 0600 " + dir.path() + "/open-pw");
+  WriteSecret(dir.file("empty-pw"), "\n");
+  CHECK(error_of(full + ", \"password_file\": \"empty-pw\"}", {{"PGPASSWORD", "s3cret-pw"}}) ==
+        where + "password_file " + dir.path() + "/empty-pw: empty");
   WriteSecret(dir.file("two-lines"), "s3cret-pw\nmore\n");
   CHECK(error_of(full + ", \"password_file\": \"two-lines\"}", {}) ==
         where + "password_file " + dir.path() + "/two-lines: holds more than one line");
@@ -191,4 +194,11 @@ TEST_CASE("ServerAddress: host and port, an IPv6 host in brackets, or the socket
   CHECK(ServerAddress(settings) == "db.internal:3307");
   settings.server.socket = "/run/mysqld/mysqld.sock";
   CHECK(ServerAddress(settings) == "/run/mysqld/mysqld.sock");
+}
+
+TEST_CASE("an env_file saved with a UTF-8 byte order mark reads its first key") {
+  Result<std::map<std::string, std::string>> parsed =
+      ParseEnvFile("\xEF\xBB\xBF" "db_host=h\r\ndb_port=5433\r\n", "/srv/app/.env");
+  REQUIRE(parsed.ok());
+  CHECK(parsed.value() == std::map<std::string, std::string>{{"db_host", "h"}, {"db_port", "5433"}});
 }
