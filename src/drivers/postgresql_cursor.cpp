@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cctype>
 #include <memory>
 #include <optional>
@@ -325,10 +326,14 @@ bool AnswersAgain(PostgresqlConnection& connection, const CursorBackendSettings&
     return false;
   }
   Exchange exchange(connection.handle(), until, ServerAddress(settings));
-  if (!PQsendQuery(connection.handle(),
-                   "SELECT has_database_privilege(current_database(), 'CONNECT')")) {
-    return false;
-  }
+  // With the server's own limit, as the sql callable's query has: a round
+  // trip stuck behind a lock (on pg_database, say) stops on the server too,
+  // rather than outlive the check on a connection we gave up on.
+  std::string round_trip =
+      "SET statement_timeout = " +
+      std::to_string(std::max<int64_t>(1, StatementBudgetMs(until.remaining_ms()))) +
+      "; SELECT has_database_privilege(current_database(), 'CONNECT')";
+  if (!PQsendQuery(connection.handle(), round_trip.c_str())) return false;
   bool allowed = false;
   Status answered = exchange.Collect("checking the connection", [&](const PGresult* result) {
     allowed = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1 &&
