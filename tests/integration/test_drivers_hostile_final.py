@@ -75,20 +75,17 @@ class FinalMysqlReview(DriverCase):
                             "SELECT command, state, time_ms, info FROM "
                             "information_schema.processlist WHERE user = 'hc'").strip()))
 
-    def test_a_reload_under_load_doubles_the_connections(self):
-        """DEFECT (weaker: seen in processlist; no check failed). README:
-        "never more connections than threads x worker processes". With
-        --workers 2 --threads 4 under 8 concurrent clients, each SIGHUP
-        replaces the worker processes ("configuration reloaded; workers
-        replaced"), and the new workers connect while the old ones' kept
-        connections are still on the server: measured, 16 sessions of hc in
-        information_schema.processlist during a reload loop every 50 ms (8
-        once the loop stops; none after exit). With MAX_USER_CONNECTIONS 8
-        no check failed in these runs, so the extra sessions seem to be ones
-        already closing (COM_QUIT sent, thread not yet gone); an operator
-        counting sessions against the README's bound still sees twice it.
-        Expected: at most threads x workers sessions, or the README saying a
-        reload may briefly double them."""
+    def test_a_reload_under_load_fails_no_check_and_at_most_doubles_the_connections(self):
+        """Found as a defect (weaker: seen in processlist; no check failed):
+        with --workers 2 --threads 4 under 8 concurrent clients, each SIGHUP
+        replaces the worker processes, and the new workers connect while the
+        old ones' kept connections are still going: 16 sessions of hc in
+        information_schema.processlist during a reload loop every 50 ms.
+        Resolved by the README saying so (a reload starts the new workers
+        before the old ones leave); what must hold: no check of a healthy
+        server fails, even with MAX_USER_CONNECTIONS at threads x workers,
+        the overlap is at most one generation, and once the reloads stop the
+        bound is back."""
         limit = THREADS * WORKERS
         self.db.set_connection_limit("hc", limit)
         self.addCleanup(self.db.set_connection_limit, "hc", None)
@@ -126,4 +123,5 @@ class FinalMysqlReview(DriverCase):
         reasons = [line for line in log.splitlines() if "unhealthy" in line][:3]
         self.assertEqual(failures, [], "%d checks of a healthy server failed during reloads: %s"
                          % (len(failures), reasons))
-        self.assertLessEqual(peak, limit)
+        self.assertLessEqual(peak, 2 * limit)
+        self.assertTrue(wait_until(lambda: self.db.connections("hc") <= limit, timeout=5))
