@@ -9,6 +9,7 @@
 
 #include "backends/cursor.h"
 #include "deadline.h"
+#include "driver_handover.h"
 #include "system_users.h"
 #include "worker_context.h"
 
@@ -19,10 +20,12 @@ namespace {
 void CheckDatabase(const Config& config, std::vector<std::string>& problems) {
   WorkerContext worker;
   const CursorBackendSettings& settings = *config.cursor_backend;
+  // main() has handed a configuration whose driver this program lacks to
+  // the program that has it.
   CursorBuilder open = LinkedCursorBuilder(settings.driver);
-  if (open == nullptr) {
-    problems.push_back(std::string("cursor_backend.driver: this program has no ") +
-                       DriverName(settings.driver) + " driver");
+  Status linked = CheckDriverLinked(config);
+  if (!linked.ok()) {
+    problems.push_back(linked.message());
     return;
   }
   Result<std::shared_ptr<Cursor>> cursor =
