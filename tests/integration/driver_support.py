@@ -61,6 +61,34 @@ class DriverCase(TestCase):
         self.logs.append(stderr)
         return completed.returncode, completed.stdout, stderr, elapsed
 
+    def flood(self, address, clients, each, sample):
+        """`clients` threads each ask `address` `each` times over FastCGI,
+        while `sample()` (a count on the server) is read every 50 ms; returns
+        (the replies' stdout, the highest sample)."""
+        from tests.integration import fastcgi_wire
+        most = [0]
+        done = threading.Event()
+
+        def watch():
+            while not done.is_set():
+                most[0] = max(most[0], sample())
+                time.sleep(0.05)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        replies = []
+
+        def probe():
+            for _ in range(each):
+                replies.append(fastcgi_wire.fetch(address, timeout=60).stdout)
+        threads = [threading.Thread(target=probe) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        done.set()
+        watcher.join()
+        return replies, most[0]
+
     def assertFails(self, config, reason, within_s):
         code, stdout, stderr, elapsed = self.check(config)
         self.assertEqual(code, 1, stderr)

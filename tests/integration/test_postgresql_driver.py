@@ -259,31 +259,11 @@ class Faults(PostgresqlCase):
             # Answered: the server has already stopped the query.
             self.assertEqual(self.db.running_queries("hc"), 0)
             # 100 probes during the lock: never more queries than threads.
-            most = [0]
-            done = threading.Event()
-
-            def watch():
-                while not done.is_set():
-                    most[0] = max(most[0], self.db.running_queries("hc"))
-                    time.sleep(0.05)
-            watcher = threading.Thread(target=watch)
-            watcher.start()
-            replies = []
-
-            def probe(count):
-                for _ in range(count):
-                    replies.append(fastcgi_wire.fetch(address, timeout=60).stdout)
-            clients = [threading.Thread(target=probe, args=(10,)) for _ in range(10)]
-            for client in clients:
-                client.start()
-            for client in clients:
-                client.join(timeout=120)
-            done.set()
-            watcher.join()
+            replies, most = self.flood(address, 10, 10, lambda: self.db.running_queries("hc"))
             self.assertEqual(len(replies), 100)
             self.assertTrue(all(FAILURE_BODY in r for r in replies))
-            self.assertLessEqual(most[0], 2)
-            self.assertGreaterEqual(most[0], 1)  # The watch did see the probes wait.
+            self.assertLessEqual(most, 2)
+            self.assertGreaterEqual(most, 1)  # The watch did see the probes wait.
             self.assertEqual(self.db.running_queries("hc"), 0)
             self.assertLessEqual(self.db.connections("hc"), 2)
         reply = fastcgi_wire.fetch(address)
