@@ -1,0 +1,190 @@
+// SharedResult and ShieldedCheck.
+#include "shared_result.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <thread>
+#include <utility>
+
+namespace healthcheck {
+namespace {
+
+constexpr uint32_t kMagic = 0x52534348;  // "HCSR"
+constexpr uint32_t kVersion = 1;
+constexpr size_t kMaxReasonBytes = 1000;
+// How often a request waiting for another's run looks again.
+constexpr auto kWaitPause = std::chrono::milliseconds(2);
+
+// The file's one record. Fixed size and layout: every process of the same
+// build reads it the same way; another build's version is ignored.
+struct Record {
+  uint32_t magic;
+  uint32_t version;
+  uint64_t fingerprint;
+  int64_t started_ns;
+  uint32_t healthy;
+  uint32_t reason_length;
+  char reason[kMaxReasonBytes];
+  uint64_t checksum;  // FNV-1a of every byte before it.
+};
+
+uint64_t ChecksumOf(const Record& record) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&record);
+  uint64_t hash = 14695981039346656037ull;
+  for (size_t i = 0; i < offsetof(Record, checksum); ++i) {
+    hash = (hash ^ bytes[i]) * 1099511628211ull;
+  }
+  return hash;
+}
+
+}  // namespace
+
+int64_t MonotonicNowNs() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
+Result<SharedResult> SharedResult::Open(const std::string& path, uint64_t fingerprint) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  if (fd < 0) return Status::Error("cannot open the shared result " + path + ": " + strerror(errno));
+  struct stat info;
+  // Only a regular file of our own: another user's could feed us answers.
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != geteuid()) {
+    close(fd);
+    return Status::Error("cannot use the shared result " + path +
+                         ": not a regular file owned by this user");
+  }
+  return SharedResult(fd, fingerprint);
+}
+
+SharedResult::SharedResult(SharedResult&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      fingerprint_(other.fingerprint_),
+      leading_(std::exchange(other.leading_, false)) {}
+
+SharedResult& SharedResult::operator=(SharedResult&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    fingerprint_ = other.fingerprint_;
+    leading_ = std::exchange(other.leading_, false);
+  }
+  return *this;
+}
+
+SharedResult::~SharedResult() {
+  if (fd_ >= 0) close(fd_);  // Closing gives a lead up too.
+}
+
+std::optional<SharedOutcome> SharedResult::Read() const {
+  Record record;
+  if (pread(fd_, &record, sizeof record, 0) != static_cast<ssize_t>(sizeof record)) return std::nullopt;
+  if (record.magic != kMagic || record.version != kVersion || record.fingerprint != fingerprint_ ||
+      record.reason_length > kMaxReasonBytes || record.checksum != ChecksumOf(record)) {
+    return std::nullopt;
+  }
+  SharedOutcome outcome;
+  outcome.healthy = record.healthy != 0;
+  outcome.started_ns = record.started_ns;
+  outcome.reason.assign(record.reason, record.reason_length);
+  return outcome;
+}
+
+std::optional<SharedOutcome> SharedResult::Fresh(int64_t now_ns, const CacheWindow& window) const {
+  std::optional<SharedOutcome> outcome = Read();
+  if (!outcome || outcome->started_ns > now_ns) return std::nullopt;  // None, or from before a boot.
+  int64_t window_ms = outcome->healthy ? window.success_ms : window.failure_ms;
+  if (now_ns - outcome->started_ns >= window_ms * 1000000) return std::nullopt;
+  return outcome;
+}
+
+std::optional<SharedOutcome> SharedResult::StartedSince(int64_t since_ns) const {
+  std::optional<SharedOutcome> outcome = Read();
+  if (!outcome || outcome->started_ns < since_ns || outcome->started_ns > MonotonicNowNs()) {
+    return std::nullopt;
+  }
+  return outcome;
+}
+
+bool SharedResult::TryLead() {
+  if (leading_) return true;
+  leading_ = flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  return leading_;
+}
+
+void SharedResult::Publish(const SharedOutcome& outcome) {
+  if (!leading_) return;
+  Record record = {};
+  record.magic = kMagic;
+  record.version = kVersion;
+  record.fingerprint = fingerprint_;
+  record.started_ns = outcome.started_ns;
+  record.healthy = outcome.healthy ? 1 : 0;
+  record.reason_length = static_cast<uint32_t>(std::min(outcome.reason.size(), kMaxReasonBytes));
+  memcpy(record.reason, outcome.reason.data(), record.reason_length);
+  record.checksum = ChecksumOf(record);
+  // A failed or short write leaves a record the checksum refuses: the
+  // next request runs the check again.
+  if (pwrite(fd_, &record, sizeof record, 0) != static_cast<ssize_t>(sizeof record)) {
+    // Nothing more to do: see above.
+  }
+  Resign();
+}
+
+void SharedResult::Resign() {
+  if (!leading_) return;
+  flock(fd_, LOCK_UN);
+  leading_ = false;
+}
+
+namespace {
+
+SharedOutcome RunTimed(const std::function<SharedOutcome()>& run) {
+  int64_t started = MonotonicNowNs();
+  SharedOutcome outcome = run();
+  outcome.started_ns = started;
+  return outcome;
+}
+
+}  // namespace
+
+SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window,
+                            const Deadline& deadline, const std::function<SharedOutcome()>& run) {
+  if (shared == nullptr) return RunTimed(run);
+  // A run that started after this record is the one this request waits for.
+  std::optional<SharedOutcome> before = shared->StartedSince(0);
+  int64_t waiting_for_ns = before ? before->started_ns + 1 : 0;
+  for (;;) {
+    if (std::optional<SharedOutcome> fresh = shared->Fresh(MonotonicNowNs(), window)) return *fresh;
+    if (shared->TryLead()) {
+      // The run this request waited for may have ended just now.
+      if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) {
+        shared->Resign();
+        return *done;
+      }
+      SharedOutcome outcome = RunTimed(run);
+      shared->Publish(outcome);
+      return outcome;
+    }
+    if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) return *done;
+    if (deadline.expired()) {
+      SharedOutcome late;
+      late.started_ns = MonotonicNowNs();
+      late.reason = "the check another request is running did not end before this one's deadline";
+      return late;
+    }
+    std::this_thread::sleep_for(kWaitPause);
+  }
+}
+
+}  // namespace healthcheck

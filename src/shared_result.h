@@ -1,0 +1,91 @@
+// SharedResult: one probe's latest check result, shared by every process on
+// the machine that answers it (--workers processes, CGI processes: each a
+// reader of the same small file), and the lock that lets only one of them
+// run the check at a time (single flight). Issue 13's flood shield.
+//
+// The file holds one fixed-size record, written whole with pwrite and read
+// whole with pread; a checksum over it rejects a torn or foreign record. The
+// runner holds flock(LOCK_EX) on the file while it checks: the kernel lets
+// go of it when the runner exits or is killed, so a crash never leaves the
+// probe stuck. Times are CLOCK_MONOTONIC, the same clock in every process
+// and never stepped: a record from before a reboot starts "in the future"
+// and is ignored. Whatever goes wrong with the file (deleted, truncated,
+// unwritable, someone else's), the worst case is that the check runs again.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "deadline.h"
+#include "status.h"
+
+namespace healthcheck {
+
+// How long a result may answer requests that arrive after its check
+// started: success_ms after a healthy one, failure_ms after a failed one.
+struct CacheWindow {
+  int64_t success_ms = 0;
+  int64_t failure_ms = 0;
+};
+
+struct SharedOutcome {
+  bool healthy = false;
+  int64_t started_ns = 0;  // CLOCK_MONOTONIC, when its check started.
+  std::string reason;      // The failure's log line; empty when healthy.
+};
+
+// Now on CLOCK_MONOTONIC, in nanoseconds.
+int64_t MonotonicNowNs();
+
+class SharedResult {
+ public:
+  // Opens `path`, creating it (0600) if missing; never follows a symlink.
+  // `fingerprint` names the configuration and probe: a record made under
+  // another (before a reload, by another configuration) is ignored.
+  static Result<SharedResult> Open(const std::string& path, uint64_t fingerprint);
+
+  SharedResult(SharedResult&& other) noexcept;
+  SharedResult& operator=(SharedResult&& other) noexcept;
+  SharedResult(const SharedResult&) = delete;
+  SharedResult& operator=(const SharedResult&) = delete;
+  ~SharedResult();
+
+  // The recorded outcome when one may answer a request arriving at
+  // `now_ns` under `window`: made under this fingerprint, started no later
+  // than now and no longer ago than the window allows.
+  std::optional<SharedOutcome> Fresh(int64_t now_ns, const CacheWindow& window) const;
+
+  // The recorded outcome of a check that started at or after `since_ns`
+  // (any age): what a request that waited for a run takes.
+  std::optional<SharedOutcome> StartedSince(int64_t since_ns) const;
+
+  // Becomes the one that runs the check, when no other process or thread
+  // is running it; true when it did.
+  bool TryLead();
+
+  // Records `outcome` (the leader only) and gives the lead up.
+  void Publish(const SharedOutcome& outcome);
+
+  // Gives the lead up without recording anything.
+  void Resign();
+
+ private:
+  SharedResult(int fd, uint64_t fingerprint) : fd_(fd), fingerprint_(fingerprint) {}
+  std::optional<SharedOutcome> Read() const;
+
+  int fd_ = -1;
+  uint64_t fingerprint_ = 0;
+  bool leading_ = false;
+};
+
+// The shield: the fresh recorded outcome; else, when no one is running the
+// check, `run`'s (recorded for everyone); else the outcome of the run under
+// way, waited for until `deadline`. A request never waits past its own
+// deadline, and the file never stops a check: when it cannot be used, the
+// check just runs.
+SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window,
+                            const Deadline& deadline, const std::function<SharedOutcome()>& run);
+
+}  // namespace healthcheck
