@@ -9,13 +9,42 @@
 #include "backends/cursor.h"
 #include "callables/command_callable.h"
 #include "callables/sql_callable.h"
+#include "backends/server_support.h"
 #include "health_json.h"
+#include "shared_result.h"
 
 namespace healthcheck {
 namespace {
 
-HealthCheck MakeCheck(const CheckSettings& settings, const std::string& probe, int failure_status) {
+// FNV-1a over what a check checks: a shared result made by another
+// configuration (before a reload) must not answer for this one.
+uint64_t Fingerprint(const Config& config, const CheckSettings& settings, const std::string& probe) {
+  uint64_t hash = 14695981039346656037ull;
+  auto add = [&hash](const std::string& text) {
+    for (unsigned char c : text + '\0') hash = (hash ^ c) * 1099511628211ull;
+  };
+  add(config.source);
+  add(probe);
+  for (const std::string& service : settings.services) add(service);
+  add(std::to_string(static_cast<int>(settings.callable.kind)));
+  add(settings.callable.sql);
+  for (const std::string& word : settings.callable.command) add(word);
+  add(std::to_string(settings.timeout_ms));
+  if (config.cursor_backend) {
+    add(config.cursor_backend->database);
+    add(ConnectionFingerprint(*config.cursor_backend));
+  }
+  return hash;
+}
+
+HealthCheck MakeCheck(const Config& config, const CheckSettings& settings, const std::string& probe,
+                      int failure_status) {
   HealthCheck check;
+  if (settings.cache) {
+    check.cache = settings.cache;
+    check.shared_file = config.cache_folder + "/" + (probe.empty() ? "health" : "probe-" + probe) + ".result";
+    check.fingerprint = Fingerprint(config, settings, probe);
+  }
   check.probe = probe;
   check.services = settings.services;
   check.timeout_ms = settings.timeout_ms;
@@ -44,6 +73,36 @@ bool WantsDetails(const Request& request, const App& app) {
          IsAuthorised(*app.config.details, request);
 }
 
+// The check's answer through the flood shield: the machine's shared result
+// when it is fresh, this request's own run when no one else is running it,
+// else the run under way's (shared_result.h). A shared failure is logged
+// again, so every failed answer has its reason in the log.
+Response AnswerShielded(const Request& request, const HealthCheck& check, const App& app,
+                        WorkerContext& worker, Log& log) {
+  Result<SharedResult> shared = SharedResult::Open(check.shared_file, check.fingerprint);
+  if (!shared.ok()) log.error(LogPrefix(check) + shared.status().message() + "; checking alone");
+  bool ran = false;
+  SharedOutcome outcome = ShieldedCheck(
+      shared.ok() ? &shared.value() : nullptr, CacheWindow{check.cache->success_ms, check.cache->failure_ms},
+      Deadline::FromNow(check.timeout_ms), [&] {
+        ran = true;
+        CheckOutcome own = CheckAndLog(check, app.registry, worker, log);
+        SharedOutcome result;
+        result.healthy = own.healthy;
+        for (const CheckRecord& record : own.records) {
+          if (!record.passed) result.reason = DescribeFailure(record);
+        }
+        return result;
+      });
+  if (!ran && !outcome.healthy) {
+    int64_t age_ms = (MonotonicNowNs() - outcome.started_ns) / 1000000;
+    log.error(LogPrefix(check) + "unhealthy (the shared result of a check " + std::to_string(age_ms) +
+              " ms ago): " + outcome.reason);
+  }
+  return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy, BodyModeFor(request),
+                      check.failure_status);
+}
+
 Response Answer(const Request& request, const App& app, WorkerContext& worker, Log& log) {
   if (!app.config.not_found_notice.empty()) log.error(app.config.not_found_notice);
   const HealthCheck& check = RouteRequest(app, request.path);
@@ -54,6 +113,7 @@ Response Answer(const Request& request, const App& app, WorkerContext& worker, L
     std::string why = "draining: " + app.drain->path() + " exists (or cannot be seen)";
     return MakeHealthJsonResponse(status, HealthJsonBody(false, {}, why), BodyModeFor(request));
   }
+  if (!details && check.cache) return AnswerShielded(request, check, app, worker, log);
   if (!details) return HandleHealth(request, check, app.registry, worker, log);
   CheckOutcome outcome = CheckAndLog(check, app.registry, worker, log);
   std::string output;
@@ -87,9 +147,9 @@ std::shared_ptr<const App> BuildApp(Config config) {
                         return std::shared_ptr<Dependency>(cursor.value());
                       });
   }
-  app->check = MakeCheck(config.check, "", config.failure_status);
+  app->check = MakeCheck(config, config.check, "", config.failure_status);
   for (const ProbeSettings& probe : config.probes) {
-    app->probes.push_back(MakeCheck(probe.check, probe.name, config.failure_status));
+    app->probes.push_back(MakeCheck(config, probe.check, probe.name, config.failure_status));
   }
   if (!config.drain_file.empty()) app->drain = std::make_shared<const DrainSwitch>(config.drain_file);
   app->config = std::move(config);

@@ -138,7 +138,8 @@ class ConfigReader {
     }
     Status status = CheckKeys(root, "",
                               {"services", "callable", "cursor_backend", "timeout_ms", "failure_status",
-                               "drains", "probes", "drain_file", "drain_status", "details"});
+                               "drains", "probes", "drain_file", "drain_status", "details",
+                               "cache", "cache_folder"});
     if (!status.ok()) return status;
     if (const json::Value* value = Find(root, "failure_status")) {
       if (!value->IsInt() || (value->GetInt() != 500 && value->GetInt() != 503)) {
@@ -160,6 +161,8 @@ class ConfigReader {
       config.probes = probes.value();
     }
     status = ReadDrain(root, config);
+    if (!status.ok()) return status;
+    status = ReadCacheFolder(root, config);
     if (!status.ok()) return status;
     if (const json::Value* value = Find(root, "details")) {
       Result<DetailsSettings> details = ReadDetails(*value);
@@ -261,6 +264,11 @@ class ConfigReader {
       if (!value->IsBool()) return Error(prefix + "drains", "expected true or false");
       check.drains = value->GetBool();
     }
+    if (const json::Value* value = Find(object, "cache")) {
+      Result<CacheSettings> cache = ReadCache(*value, prefix + "cache");
+      if (!cache.ok()) return cache.status();
+      check.cache = cache.value();
+    }
     return check;
   }
 
@@ -287,7 +295,7 @@ class ConfigReader {
       if (!member->value.IsObject()) {
         return Error(key, "expected an object like {\"services\": [\"memory_backend\"]}");
       }
-      status = CheckKeys(member->value, key, {"services", "callable", "timeout_ms", "drains"});
+      status = CheckKeys(member->value, key, {"services", "callable", "timeout_ms", "drains", "cache"});
       if (!status.ok()) return status;
       Result<CheckSettings> check = ReadCheck(member->value, key + ".");
       if (!check.ok()) return check.status();
@@ -295,6 +303,50 @@ class ConfigReader {
       probes.push_back(std::move(probe));
     }
     return probes;
+  }
+
+  Result<CacheSettings> ReadCache(const json::Value& value, const std::string& key) const {
+    if (!value.IsObject()) {
+      return Error(key, "expected an object like {\"success_ms\": 1000, \"failure_ms\": 500}");
+    }
+    Status status = CheckKeys(value, key, {"success_ms", "failure_ms"});
+    if (!status.ok()) return status;
+    CacheSettings cache;
+    for (auto [name, into] : {std::pair{"success_ms", &cache.success_ms},
+                              std::pair{"failure_ms", &cache.failure_ms}}) {
+      if (const json::Value* found = Find(value, name)) {
+        Result<int64_t> milliseconds = ReadMilliseconds(*found, key + "." + name, 0);
+        if (!milliseconds.ok()) return milliseconds.status();
+        *into = milliseconds.value();
+      }
+    }
+    return cache;
+  }
+
+  // cache_folder, and the top level's cache given to the probes without
+  // one of their own.
+  Status ReadCacheFolder(const json::Value& root, Config& config) const {
+    if (const json::Value* value = Find(root, "cache_folder")) {
+      Result<std::string> path = ReadText(*value, "cache_folder", "a folder path");
+      if (!path.ok()) return path.status();
+      config.cache_folder = ResolveAgainst(FolderOf(filename_), path.value());
+    }
+    std::string cached;  // The key of the first check with a cache.
+    if (config.check.cache) cached = "cache";
+    for (ProbeSettings& probe : config.probes) {
+      if (!probe.check.cache) probe.check.cache = config.check.cache;
+      if (probe.check.cache && cached.empty()) cached = "probes." + probe.name + ".cache";
+    }
+    if (config.cache_folder.empty() && !cached.empty()) {
+      return Error(cached, "needs \"cache_folder\": a folder the responder's user may write, where "
+                           "every process on the machine shares the results (/run/healthcheck "
+                           "under systemd's RuntimeDirectory=healthcheck; for CGI, a folder of the "
+                           "account's own)");
+    }
+    if (!config.cache_folder.empty() && cached.empty()) {
+      return Error("cache_folder", "no check has a \"cache\"");
+    }
+    return Status::Ok();
   }
 
   // drain_file and drain_status, and that the switch and the checks it

@@ -70,6 +70,15 @@ struct CallableSettings {
   std::vector<std::string> command;  // kCommand: program and arguments; healthy on exit 0.
 };
 
+// The flood shield of a check (issue 13): a result answers the requests
+// that arrive within success_ms (healthy) or failure_ms (failed) of the
+// start of its check, on the whole machine, and requests that arrive while
+// it runs wait for it.
+struct CacheSettings {
+  int64_t success_ms = 0;
+  int64_t failure_ms = 0;
+};
+
 // One check: the top-level one, or a named probe's.
 struct CheckSettings {
   std::vector<std::string> services;
@@ -77,6 +86,9 @@ struct CheckSettings {
   int64_t timeout_ms = kDefaultRequestTimeoutMs;  // Bounds the whole check.
   // While the drain file exists, answers drain_status without checking.
   bool drains = false;
+  // Set: the check's result is shared (a probe without "cache" of its own
+  // takes the top level's).
+  std::optional<CacheSettings> cache;
 };
 
 // A named probe: a request whose path ends in "/NAME" runs its check.
@@ -109,6 +121,9 @@ struct Config {
   std::string drain_file;    // Resolved; empty: no drain switch.
   int drain_status = 500;    // 404, 500 or 503; failure_status unless set.
   std::optional<DetailsSettings> details;
+  // Where the shared results live, one small file per check; resolved.
+  // Needed when any check has a cache.
+  std::string cache_folder;
 };
 
 // The key through which `check` uses the database: "services" (it builds

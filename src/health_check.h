@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "config.h"
 #include "container.h"
 #include "log.h"
 #include "request.h"
@@ -30,6 +32,11 @@ struct HealthCheck {
   int64_t timeout_ms = 2000;  // Bounds the whole check, every step included.
   int failure_status = kInternalServerError;  // 500 or 503.
   bool drains = false;  // Answers the drain status, unchecked, while the drain file exists.
+  // Set: results are shared across the machine (shared_result.h), in the
+  // file `shared_file`, under `fingerprint` (what the check checks).
+  std::optional<CacheSettings> cache;
+  std::string shared_file;
+  uint64_t fingerprint = 0;
 };
 
 // What one step of the check did, for the log.

@@ -45,7 +45,7 @@ TEST_CASE("probes read in the file's order, each with its own check settings") {
 
 TEST_CASE("a probe's mistakes name the probe's key and line") {
   CHECK(ErrorOf("{\"probes\": {\n\"ready\": {\"servces\": []}}}") ==
-        kFile + ":2: \"probes.ready.servces\": unknown key (expected one of \"callable\", \"drains\", "
+        kFile + ":2: \"probes.ready.servces\": unknown key (expected one of \"cache\", \"callable\", \"drains\", "
                 "\"services\", \"timeout_ms\")");
   CHECK(ErrorOf("{\"probes\": {\"ready\": {\n\"services\": [\"redis\"]}}}") ==
         kFile + ":2: \"probes.ready.services\": unknown service \"redis\" (known: \"memory_backend\", "
@@ -193,4 +193,26 @@ TEST_CASE("the start-up summary lists each probe, the drain file and who sees de
   CHECK(SummarizeChecks(config.value()) ==
         "memory_backend; probe live: none (only the program itself); probe ready: memory_backend; "
         "drains; drain file /run/drain (answers 404); details for token holders and 1 trusted network");
+}
+
+TEST_CASE("cache: per check, the top level's for probes without one, and a folder to share in") {
+  Result<Config> config = ParseConfig(R"({"cache": {"success_ms": 1000, "failure_ms": 200},
+      "cache_folder": "/run/healthcheck",
+      "probes": {"live": {"cache": {"success_ms": 50}}, "ready": {}}})", kFile);
+  REQUIRE(config.ok());
+  CHECK(config->cache_folder == "/run/healthcheck");
+  CHECK(config->check.cache->success_ms == 1000);
+  CHECK(config->check.cache->failure_ms == 200);
+  CHECK(config->probes[0].check.cache->success_ms == 50);
+  CHECK(config->probes[0].check.cache->failure_ms == 0);
+  CHECK(config->probes[1].check.cache->success_ms == 1000);
+  CHECK(ErrorOf(R"({"cache": {"success_ms": 1000}})") ==
+        kFile + ":1: \"cache\": needs \"cache_folder\": a folder the responder's user may write, "
+                "where every process on the machine shares the results (/run/healthcheck under "
+                "systemd's RuntimeDirectory=healthcheck; for CGI, a folder of the account's own)");
+  CHECK(ErrorOf(R"({"cache_folder": "c"})") == kFile + ":1: \"cache_folder\": no check has a \"cache\"");
+  CHECK(ErrorOf(R"({"cache": {"success": 1}, "cache_folder": "c"})") ==
+        kFile + ":1: \"cache.success\": unknown key (expected one of \"failure_ms\", \"success_ms\")");
+  CHECK(ErrorOf(R"({"probes": {"ready": {"cache": {"failure_ms": -1}}}, "cache_folder": "c"})") ==
+        kFile + ":1: \"probes.ready.cache.failure_ms\": expected an integer from 0 to 60000 (milliseconds)");
 }

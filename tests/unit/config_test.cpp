@@ -20,8 +20,8 @@ using namespace healthcheck;
 namespace {
 const std::string kFile = "/etc/hc/healthcheck.json";
 const std::string kTopLevelKeys =
-    "\"callable\", \"cursor_backend\", \"details\", \"drain_file\", \"drain_status\", \"drains\", "
-    "\"failure_status\", \"probes\", \"services\", \"timeout_ms\"";
+    "\"cache\", \"cache_folder\", \"callable\", \"cursor_backend\", \"details\", \"drain_file\", "
+    "\"drain_status\", \"drains\", \"failure_status\", \"probes\", \"services\", \"timeout_ms\"";
 
 std::string ErrorOf(const std::string& text) {
   Result<Config> config = ParseConfig(text, kFile);

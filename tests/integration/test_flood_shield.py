@@ -1,0 +1,80 @@
+"""Issue 13's flood shield through the real binary: a command callable that
+appends a line per run counts the checks actually run, under a flood from
+many clients through --workers and --threads, and through CGI processes."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+from tests.integration import fastcgi_wire
+from tests.integration.support import BINARY, SUCCESS_BODY, TestCase
+
+COUNTER = """#!/bin/sh
+echo run >> "$0.runs"
+exit 0
+"""
+
+
+class FloodShield(TestCase):
+
+    def shielded_config(self, success_ms, failure_ms=0):
+        program = self.path("check.sh")
+        with open(program, "w") as out:
+            out.write(COUNTER)
+        os.chmod(program, 0o755)
+        os.makedirs(self.path("shared"), mode=0o700)
+        return self.write_config(json.dumps({
+            "callable": {"command": [program]},
+            "cache": {"success_ms": success_ms, "failure_ms": failure_ms},
+            "cache_folder": "shared"}))
+
+    def runs(self):
+        try:
+            with open(self.path("check.sh.runs")) as runs:
+                return len(runs.readlines())
+        except FileNotFoundError:
+            return 0
+
+    def test_a_fastcgi_flood_runs_about_one_check_per_window(self):
+        success_ms = 500
+        server, address = self.start_server(self.shielded_config(success_ms),
+                                            extra_args=["--workers", "2", "--threads", "4"])
+        replies = []
+        stop = time.monotonic() + 3.0
+
+        def client():
+            while time.monotonic() < stop:
+                replies.append(fastcgi_wire.fetch(address, timeout=10).stdout)
+        started = time.monotonic()
+        clients = [threading.Thread(target=client) for _ in range(16)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=30)
+        elapsed = time.monotonic() - started
+        self.assertGreater(len(replies), 300)
+        self.assertTrue(all(SUCCESS_BODY in reply for reply in replies))
+        # At most one run per window, and one more for the window under way.
+        self.assertLessEqual(self.runs(), elapsed * 1000 / success_ms + 1)
+        self.assertGreaterEqual(self.runs(), 2)
+
+    def test_cgi_processes_share_one_run_per_window(self):
+        config = self.shielded_config(2000)
+        env = dict(os.environ, REQUEST_METHOD="GET", SCRIPT_NAME="/health", HEALTHCHECK_CONFIG=config)
+        results = []
+
+        def client():
+            for _ in range(10):
+                completed = subprocess.run([BINARY], env=env, capture_output=True, timeout=10)
+                results.append(completed.stdout)
+        clients = [threading.Thread(target=client) for _ in range(8)]
+        started = time.monotonic()
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=60)
+        elapsed = time.monotonic() - started
+        self.assertEqual(len(results), 80)
+        self.assertTrue(all(reply.endswith(SUCCESS_BODY) for reply in results))
+        self.assertLessEqual(self.runs(), elapsed * 1000 / 2000 + 1)
