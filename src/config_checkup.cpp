@@ -89,6 +89,19 @@ void CheckDrainFile(const std::string& path, std::vector<std::string>& problems)
                      "), so draining checks would always drain");
 }
 
+// Shared results need a folder this user may write and enter.
+void CheckCacheFolder(const std::string& folder, std::vector<std::string>& problems) {
+  struct stat info;
+  if (stat(folder.c_str(), &info) != 0) {
+    problems.push_back("cache_folder: " + folder + ": " + strerror(errno));
+  } else if (!S_ISDIR(info.st_mode)) {
+    problems.push_back("cache_folder: " + folder + ": not a folder");
+  } else if (access(folder.c_str(), W_OK | X_OK) != 0) {
+    problems.push_back("cache_folder: " + folder + ": cannot write in it (" + strerror(errno) +
+                       "), so every request would check alone");
+  }
+}
+
 // Whether a request builds the cursor: a configured database that no
 // check uses is never opened, and is no problem.
 bool UsesDatabase(const Config& config) {
@@ -113,6 +126,7 @@ std::vector<std::string> FindConfigProblems(const Config& config) {
   if (config.cursor_backend && UsesDatabase(config)) CheckDatabase(config, problems);
   CheckCommands(config, problems);
   if (!config.drain_file.empty()) CheckDrainFile(config.drain_file, problems);
+  if (!config.cache_folder.empty()) CheckCacheFolder(config.cache_folder, problems);
   if (!problems.empty()) {
     std::string who = "; as " + RunningUserDescription();
     for (std::string& problem : problems) problem += who;

@@ -106,6 +106,7 @@ BLOCK_TESTS = {
     "cron": ["test_cron"],
     "nagios": ["test_nagios"],
     "config-command": ["test_json_examples_pass_test_config"],
+    "config-cache": ["test_json_examples_pass_test_config"],
     "db-env-file": ["test_database_examples_pass_on_real_servers"],
     "db-log-line": ["test_database_examples_pass_on_real_servers"],
     "config-mistake": ["test_config_mistake_is_named_on_its_line"],
@@ -663,6 +664,9 @@ class ReadmeTest(ProbeTestCase):
                     with open(path, "w") as out:
                         out.write("readme-example-token-0123456789\n")
                     os.chmod(path, 0o600)
+                cache_folder = parsed.get("cache_folder")
+                if cache_folder:
+                    os.makedirs(self.move(cache_folder), exist_ok=True)
                 drain_file = parsed.get("drain_file")
                 if drain_file and drain_file.startswith("/"):
                     os.makedirs(os.path.dirname(self.move(drain_file)), exist_ok=True)

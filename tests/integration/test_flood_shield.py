@@ -16,6 +16,15 @@ exit 0
 """
 
 
+def runs_of(program):
+    """How many times the counting `program` ran."""
+    try:
+        with open(program + ".runs") as runs:
+            return len(runs.readlines())
+    except FileNotFoundError:
+        return 0
+
+
 class FloodShield(TestCase):
 
     def shielded_config(self, success_ms, failure_ms=0):
@@ -30,11 +39,7 @@ class FloodShield(TestCase):
             "cache_folder": "shared"}))
 
     def runs(self):
-        try:
-            with open(self.path("check.sh.runs")) as runs:
-                return len(runs.readlines())
-        except FileNotFoundError:
-            return 0
+        return runs_of(self.path("check.sh"))
 
     def test_a_fastcgi_flood_runs_about_one_check_per_window(self):
         success_ms = 500
@@ -78,3 +83,60 @@ class FloodShield(TestCase):
         self.assertEqual(len(results), 80)
         self.assertTrue(all(reply.endswith(SUCCESS_BODY) for reply in results))
         self.assertLessEqual(self.runs(), elapsed * 1000 / 2000 + 1)
+
+
+class ShieldFaults(TestCase):
+    """A check whose health a file decides (exit 0 while it exists)."""
+
+    def config(self, success_ms, failure_ms):
+        program = self.path("check.sh")
+        with open(program, "w") as out:
+            out.write('#!/bin/sh\necho run >> "$0.runs"\n[ -e "$0.healthy" ]\n')
+        os.chmod(program, 0o755)
+        open(program + ".healthy", "w").close()
+        os.makedirs(self.path("shared"), mode=0o700)
+        return self.write_config(json.dumps({
+            "callable": {"command": [program]},
+            "cache": {"success_ms": success_ms, "failure_ms": failure_ms},
+            "cache_folder": "shared"}))
+
+    def healthy(self, address):
+        reply = fastcgi_wire.fetch(address, timeout=10)
+        return SUCCESS_BODY in reply.stdout
+
+    def time_until(self, address, healthy, limit_s):
+        started = time.monotonic()
+        while time.monotonic() - started < limit_s:
+            if self.healthy(address) == healthy:
+                return time.monotonic() - started
+            time.sleep(0.01)
+        self.fail("still %s after %.1f s" % ("unhealthy" if healthy else "healthy", limit_s))
+
+    def test_a_failure_shows_within_success_ms_and_a_recovery_within_failure_ms(self):
+        server, address = self.start_server(self.config(600, 300), extra_args=["--threads", "2"])
+        self.assertTrue(self.healthy(address))
+        os.unlink(self.path("check.sh.healthy"))
+        self.assertLess(self.time_until(address, False, 5), 0.6 + 0.3)
+        open(self.path("check.sh.healthy"), "w").close()
+        self.assertLess(self.time_until(address, True, 5), 0.3 + 0.3)
+
+    def test_a_deleted_damaged_or_unwritable_file_only_runs_the_check_again(self):
+        server, address = self.start_server(self.config(60000, 60000))
+        self.assertTrue(self.healthy(address))
+        shared = os.path.join(self.path("shared"), "health.result")
+        self.assertTrue(os.path.exists(shared))
+        for damage in ("delete", "truncate", "garbage", "unwritable"):
+            if damage == "delete":
+                os.unlink(shared)
+            elif damage == "truncate":
+                os.truncate(shared, 7)
+            elif damage == "garbage":
+                with open(shared, "wb") as out:
+                    out.write(os.urandom(4096))
+            else:
+                os.unlink(shared)  # Root writes in it anyway; others cannot.
+                os.chmod(self.path("shared"), 0o500)
+            before = runs_of(self.path("check.sh"))
+            self.assertTrue(self.healthy(address), damage)
+            self.assertEqual(runs_of(self.path("check.sh")), before + 1, damage)
+        os.chmod(self.path("shared"), 0o700)
