@@ -95,7 +95,7 @@ Response AnswerShielded(const Request& request, const HealthCheck& check, const 
         return result;
       });
   if (!ran && !outcome.healthy) {
-    int64_t age_ms = (MonotonicNowNs() - outcome.started_ns) / 1000000;
+    int64_t age_ms = (BootClockNowNs() - outcome.started_ns) / 1000000;
     log.error(LogPrefix(check) + "unhealthy (the shared result of a check " + std::to_string(age_ms) +
               " ms ago): " + outcome.reason);
   }

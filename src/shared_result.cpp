@@ -19,10 +19,14 @@ namespace healthcheck {
 namespace {
 
 constexpr uint32_t kMagic = 0x52534348;  // "HCSR"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 constexpr size_t kMaxReasonBytes = 1000;
-// How often a request waiting for another's run looks again.
-constexpr auto kWaitPause = std::chrono::milliseconds(2);
+constexpr size_t kBootIdBytes = 36;  // "8-4-4-4-12" hex and dashes.
+// How often a request waiting for another's run looks again: soon at
+// first, then less and less often, so that many waiting CGI processes do
+// not spin the machine.
+constexpr auto kFirstWaitPause = std::chrono::milliseconds(1);
+constexpr auto kLongestWaitPause = std::chrono::milliseconds(16);
 
 // The file's one record. Fixed size and layout: every process of the same
 // build reads it the same way; another build's version is ignored.
@@ -30,6 +34,7 @@ struct Record {
   uint32_t magic;
   uint32_t version;
   uint64_t fingerprint;
+  char boot_id[kBootIdBytes];  // The clock below counts from this boot.
   int64_t started_ns;
   uint32_t healthy;
   uint32_t reason_length;
@@ -46,11 +51,29 @@ uint64_t ChecksumOf(const Record& record) {
   return hash;
 }
 
+// This boot's id (/proc/sys/kernel/random/boot_id): a record from another
+// boot has times on another clock, however they compare.
+const std::string& BootId() {
+  static const std::string id = [] {
+    char text[kBootIdBytes + 1] = {};
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      if (read(fd, text, kBootIdBytes) != static_cast<ssize_t>(kBootIdBytes)) text[0] = '\0';
+      close(fd);
+    }
+    return std::string(text, strnlen(text, kBootIdBytes));
+  }();
+  return id;
+}
+
 }  // namespace
 
-int64_t MonotonicNowNs() {
+int64_t BootClockNowNs() {
+  // CLOCK_BOOTTIME: every process's, never stepped, and, unlike
+  // CLOCK_MONOTONIC, counting while the machine is suspended, so a result
+  // does not come back from a suspend looking young.
   struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
+  clock_gettime(CLOCK_BOOTTIME, &now);
   return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
 
@@ -90,7 +113,8 @@ std::optional<SharedOutcome> SharedResult::Read() const {
   Record record;
   if (pread(fd_, &record, sizeof record, 0) != static_cast<ssize_t>(sizeof record)) return std::nullopt;
   if (record.magic != kMagic || record.version != kVersion || record.fingerprint != fingerprint_ ||
-      record.reason_length > kMaxReasonBytes || record.checksum != ChecksumOf(record)) {
+      record.reason_length > kMaxReasonBytes || record.checksum != ChecksumOf(record) ||
+      BootId().empty() || BootId().compare(0, kBootIdBytes, record.boot_id, kBootIdBytes) != 0) {
     return std::nullopt;
   }
   SharedOutcome outcome;
@@ -110,7 +134,7 @@ std::optional<SharedOutcome> SharedResult::Fresh(int64_t now_ns, const CacheWind
 
 std::optional<SharedOutcome> SharedResult::StartedSince(int64_t since_ns) const {
   std::optional<SharedOutcome> outcome = Read();
-  if (!outcome || outcome->started_ns < since_ns || outcome->started_ns > MonotonicNowNs()) {
+  if (!outcome || outcome->started_ns < since_ns || outcome->started_ns > BootClockNowNs()) {
     return std::nullopt;
   }
   return outcome;
@@ -128,6 +152,7 @@ void SharedResult::Publish(const SharedOutcome& outcome) {
   record.magic = kMagic;
   record.version = kVersion;
   record.fingerprint = fingerprint_;
+  memcpy(record.boot_id, BootId().data(), std::min(BootId().size(), kBootIdBytes));
   record.started_ns = outcome.started_ns;
   record.healthy = outcome.healthy ? 1 : 0;
   record.reason_length = static_cast<uint32_t>(std::min(outcome.reason.size(), kMaxReasonBytes));
@@ -150,7 +175,7 @@ void SharedResult::Resign() {
 namespace {
 
 SharedOutcome RunTimed(const std::function<SharedOutcome()>& run) {
-  int64_t started = MonotonicNowNs();
+  int64_t started = BootClockNowNs();
   SharedOutcome outcome = run();
   outcome.started_ns = started;
   return outcome;
@@ -164,8 +189,9 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window,
   // A run that started after this record is the one this request waits for.
   std::optional<SharedOutcome> before = shared->StartedSince(0);
   int64_t waiting_for_ns = before ? before->started_ns + 1 : 0;
+  auto pause = kFirstWaitPause;
   for (;;) {
-    if (std::optional<SharedOutcome> fresh = shared->Fresh(MonotonicNowNs(), window)) return *fresh;
+    if (std::optional<SharedOutcome> fresh = shared->Fresh(BootClockNowNs(), window)) return *fresh;
     if (shared->TryLead()) {
       // The run this request waited for may have ended just now.
       if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) {
@@ -179,11 +205,12 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window,
     if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) return *done;
     if (deadline.expired()) {
       SharedOutcome late;
-      late.started_ns = MonotonicNowNs();
+      late.started_ns = BootClockNowNs();
       late.reason = "the check another request is running did not end before this one's deadline";
       return late;
     }
-    std::this_thread::sleep_for(kWaitPause);
+    std::this_thread::sleep_for(std::min(pause, std::chrono::milliseconds(deadline.remaining_ms() + 1)));
+    pause = std::min(pause * 2, kLongestWaitPause);
   }
 }
 

@@ -7,9 +7,9 @@
 // whole with pread; a checksum over it rejects a torn or foreign record. The
 // runner holds flock(LOCK_EX) on the file while it checks: the kernel lets
 // go of it when the runner exits or is killed, so a crash never leaves the
-// probe stuck. Times are CLOCK_MONOTONIC, the same clock in every process
-// and never stepped: a record from before a reboot starts "in the future"
-// and is ignored. Whatever goes wrong with the file (deleted, truncated,
+// probe stuck. Times are CLOCK_BOOTTIME, the same clock in every process,
+// never stepped and counting through a suspend; a record from another boot
+// (its boot id) is ignored. Whatever goes wrong with the file (deleted, truncated,
 // unwritable, someone else's), the worst case is that the check runs again.
 #pragma once
 
@@ -32,12 +32,12 @@ struct CacheWindow {
 
 struct SharedOutcome {
   bool healthy = false;
-  int64_t started_ns = 0;  // CLOCK_MONOTONIC, when its check started.
+  int64_t started_ns = 0;  // CLOCK_BOOTTIME, when its check started.
   std::string reason;      // The failure's log line; empty when healthy.
 };
 
-// Now on CLOCK_MONOTONIC, in nanoseconds.
-int64_t MonotonicNowNs();
+// Now on CLOCK_BOOTTIME, in nanoseconds.
+int64_t BootClockNowNs();
 
 class SharedResult {
  public:

@@ -43,7 +43,7 @@ SharedOutcome Outcome(bool healthy, int64_t started_ns, const std::string& reaso
 TEST_CASE("a result answers within its window from the start of its check, never after") {
   TempDir dir;
   SharedResult shared = OpenOrFail(dir.file("ready.state"));
-  int64_t now = MonotonicNowNs();
+  int64_t now = BootClockNowNs();
   REQUIRE(shared.TryLead());
   shared.Publish(Outcome(true, now));
   CacheWindow window{1000, 100};
@@ -63,7 +63,7 @@ TEST_CASE("a record of another configuration, a torn one or none at all answers 
   TempDir dir;
   std::string path = dir.file("ready.state");
   SharedResult writer = OpenOrFail(path, 1);
-  int64_t now = MonotonicNowNs();
+  int64_t now = BootClockNowNs();
   REQUIRE(writer.TryLead());
   writer.Publish(Outcome(true, now));
   CacheWindow window{60000, 60000};
@@ -104,7 +104,7 @@ TEST_CASE("one leader at a time, across open files; the lead is given up by Publ
   first.Resign();
   REQUIRE(second.TryLead());
   CHECK_FALSE(first.TryLead());
-  second.Publish(Outcome(true, MonotonicNowNs()));
+  second.Publish(Outcome(true, BootClockNowNs()));
   CHECK(first.TryLead());
 }
 
