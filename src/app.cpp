@@ -2,14 +2,18 @@
 // choice of answer: which check, drained or run, envelope or report.
 #include "app.h"
 
+#include <stdio.h>
+
 #include <algorithm>
+#include <mutex>
+#include <set>
 
 #include "authorization.h"
-#include "backends/memory_backend.h"
 #include "backends/cursor.h"
+#include "backends/memory_backend.h"
+#include "backends/server_support.h"
 #include "callables/command_callable.h"
 #include "callables/sql_callable.h"
-#include "backends/server_support.h"
 #include "health_json.h"
 #include "shared_result.h"
 
@@ -42,8 +46,12 @@ HealthCheck MakeCheck(const Config& config, const CheckSettings& settings, const
   HealthCheck check;
   if (settings.cache) {
     check.cache = settings.cache;
-    check.shared_file = config.cache_folder + "/" + (probe.empty() ? "health" : "probe-" + probe) + ".result";
     check.fingerprint = Fingerprint(config, settings, probe);
+    // The fingerprint in the name too: checks of two configurations (or of
+    // one before and after a reload) never wait on each other's lock.
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "-%016llx.result", static_cast<unsigned long long>(check.fingerprint));
+    check.shared_file = config.cache_folder + "/" + (probe.empty() ? "health" : "probe-" + probe) + suffix;
   }
   check.probe = probe;
   check.services = settings.services;
@@ -73,6 +81,15 @@ bool WantsDetails(const Request& request, const App& app) {
          IsAuthorised(*app.config.details, request);
 }
 
+// Whether this process has not said anything about `path` yet: a shared
+// file that cannot be used is logged once, not on every request of a flood.
+bool FirstTimeFor(const std::string& path) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  std::lock_guard<std::mutex> hold(mutex);
+  return said.insert(path).second;
+}
+
 // The check's answer through the flood shield: the machine's shared result
 // when it is fresh, this request's own run when no one else is running it,
 // else the run under way's (shared_result.h). A shared failure is logged
@@ -80,7 +97,9 @@ bool WantsDetails(const Request& request, const App& app) {
 Response AnswerShielded(const Request& request, const HealthCheck& check, const App& app,
                         WorkerContext& worker, Log& log) {
   Result<SharedResult> shared = SharedResult::Open(check.shared_file, check.fingerprint);
-  if (!shared.ok()) log.error(LogPrefix(check) + shared.status().message() + "; checking alone");
+  if (!shared.ok() && FirstTimeFor(check.shared_file)) {
+    log.error(LogPrefix(check) + shared.status().message() + "; checking alone (said once)");
+  }
   bool ran = false;
   SharedOutcome outcome = ShieldedCheck(
       shared.ok() ? &shared.value() : nullptr, CacheWindow{check.cache->success_ms, check.cache->failure_ms},
@@ -94,7 +113,9 @@ Response AnswerShielded(const Request& request, const HealthCheck& check, const 
         }
         return result;
       });
-  if (!ran && !outcome.healthy) {
+  if (outcome.waited_out) {
+    log.error(LogPrefix(check) + "unhealthy: " + outcome.reason);
+  } else if (!ran && !outcome.healthy) {
     int64_t age_ms = (BootClockNowNs() - outcome.started_ns) / 1000000;
     log.error(LogPrefix(check) + "unhealthy (the shared result of a check " + std::to_string(age_ms) +
               " ms ago): " + outcome.reason);

@@ -10,6 +10,7 @@
 #include "backends/cursor.h"
 #include "deadline.h"
 #include "driver_handover.h"
+#include "file_read.h"
 #include "system_users.h"
 #include "worker_context.h"
 
@@ -96,6 +97,11 @@ void CheckCacheFolder(const std::string& folder, std::vector<std::string>& probl
     problems.push_back("cache_folder: " + folder + ": " + strerror(errno));
   } else if (!S_ISDIR(info.st_mode)) {
     problems.push_back("cache_folder: " + folder + ": not a folder");
+  } else if ((info.st_mode & S_IWOTH) != 0) {
+    problems.push_back("cache_folder: " + folder + ": others may write in it (mode " +
+                       OctalMode(info.st_mode) +
+                       "), so any local user could take the shared files' names first and "
+                       "switch the shield off; use a folder of this user's own");
   } else if (access(folder.c_str(), W_OK | X_OK) != 0) {
     problems.push_back("cache_folder: " + folder + ": cannot write in it (" + strerror(errno) +
                        "), so every request would check alone");

@@ -52,7 +52,9 @@ uint64_t ChecksumOf(const Record& record) {
 }
 
 // This boot's id (/proc/sys/kernel/random/boot_id): a record from another
-// boot has times on another clock, however they compare.
+// boot has times on another clock, however they compare. Without /proc (a
+// chroot) it is empty, for every process alike: records still match, and
+// only the times tell boots apart.
 const std::string& BootId() {
   static const std::string id = [] {
     char text[kBootIdBytes + 1] = {};
@@ -114,7 +116,7 @@ std::optional<SharedOutcome> SharedResult::Read() const {
   if (pread(fd_, &record, sizeof record, 0) != static_cast<ssize_t>(sizeof record)) return std::nullopt;
   if (record.magic != kMagic || record.version != kVersion || record.fingerprint != fingerprint_ ||
       record.reason_length > kMaxReasonBytes || record.checksum != ChecksumOf(record) ||
-      BootId().empty() || BootId().compare(0, kBootIdBytes, record.boot_id, kBootIdBytes) != 0) {
+      std::string(record.boot_id, strnlen(record.boot_id, kBootIdBytes)) != BootId()) {
     return std::nullopt;
   }
   SharedOutcome outcome;
@@ -206,6 +208,7 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window,
     if (deadline.expired()) {
       SharedOutcome late;
       late.started_ns = BootClockNowNs();
+      late.waited_out = true;
       late.reason = "the check another request is running did not end before this one's deadline";
       return late;
     }

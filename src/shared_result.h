@@ -34,6 +34,8 @@ struct SharedOutcome {
   bool healthy = false;
   int64_t started_ns = 0;  // CLOCK_BOOTTIME, when its check started.
   std::string reason;      // The failure's log line; empty when healthy.
+  // No outcome: the request's deadline passed while another ran the check.
+  bool waited_out = false;
 };
 
 // Now on CLOCK_BOOTTIME, in nanoseconds.

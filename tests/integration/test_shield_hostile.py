@@ -6,6 +6,7 @@ a unix socket, and are bounded (a few seconds each).
 Every test here FAILED on the branch issue-13-wip when it was written; the
 docstring of each says what goes wrong and why."""
 import fcntl
+import glob
 import json
 import os
 import signal
@@ -62,8 +63,19 @@ class ShieldHostile(TestCase):
         os.chmod(path, 0o600)
         return path
 
-    def start_leader(self, config, shared_file):
-        """A CGI process that takes the lead and is inside its (slow) check."""
+    def shared_file_of(self, config, folder):
+        """The shared file `config`'s top-level check uses in `folder` (its
+        name holds the configuration's fingerprint): one CGI request makes it."""
+        before = set(glob.glob(os.path.join(folder, "health-*.result")))
+        subprocess.run([BINARY], env=self.cgi_env(config), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=10)
+        made = set(glob.glob(os.path.join(folder, "health-*.result"))) - before
+        self.assertEqual(len(made), 1, made)
+        return made.pop()
+
+    def start_leader(self, config, folder):
+        """A CGI process that takes the lead (of a shared file in `folder`)
+        and is inside its (slow) check."""
         leader = subprocess.Popen([BINARY], env=self.cgi_env(config), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
 
@@ -73,7 +85,9 @@ class ShieldHostile(TestCase):
                 leader.kill()
             leader.wait(5)
         self.addCleanup(stop)
-        self.assertTrue(wait_until(lambda: lock_is_held(shared_file), timeout=5),
+        self.assertTrue(wait_until(lambda: any(lock_is_held(shared_file) for shared_file in
+                                               glob.glob(os.path.join(folder, "health-*.result"))),
+                                   timeout=5),
                         "the leader never took the lock")
         return leader
 
@@ -100,7 +114,7 @@ class ShieldHostile(TestCase):
         config_b = self.config_in("b", {"callable": {"command": ["/bin/true"]}, "timeout_ms": 800,
                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
                                         "cache_folder": shared})
-        self.start_leader(config_a, os.path.join(shared, "health.result"))
+        self.start_leader(config_a, shared)
         started = time.monotonic()
         reply = subprocess.run([BINARY], env=self.cgi_env(config_b), capture_output=True, timeout=10)
         self.assertTrue(reply.stdout.endswith(SUCCESS_BODY),
@@ -125,7 +139,7 @@ class ShieldHostile(TestCase):
         config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 700,
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": shared})
-        leader = self.start_leader(config, os.path.join(shared, "health.result"))
+        leader = self.start_leader(config, shared)
         leader.send_signal(signal.SIGSTOP)
         time.sleep(1.0)  # The leader's run is now past its own timeout_ms (700).
         reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
@@ -148,7 +162,7 @@ class ShieldHostile(TestCase):
         config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 500,
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": shared})
-        leader = self.start_leader(config, os.path.join(shared, "health.result"))
+        leader = self.start_leader(config, shared)
         leader.send_signal(signal.SIGSTOP)
         reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
         log = reply.stderr.decode()
@@ -171,7 +185,9 @@ class ShieldHostile(TestCase):
         config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": shared})
-        os.symlink("/nonexistent-target", os.path.join(shared, "health.result"))
+        name = self.shared_file_of(config, shared)
+        os.unlink(name)
+        os.symlink("/nonexistent-target", name)
         server, address = self.start_server(config, extra_args=["--threads", "2"])
         lines = []
         for _ in range(30):
@@ -202,7 +218,8 @@ class ShieldHostile(TestCase):
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": shared})
         # What the other user does (here: nobody, uid 65534).
-        squatted = os.path.join(shared, "health.result")
+        squatted = self.shared_file_of(config, shared)
+        os.unlink(squatted)
         open(squatted, "w").close()
         os.chown(squatted, 65534, 65534)
         result = self.run_binary(["--test-config", "--config", config])
