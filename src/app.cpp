@@ -103,7 +103,7 @@ Response AnswerShielded(const Request& request, const HealthCheck& check, const 
   bool ran = false;
   SharedOutcome outcome = ShieldedCheck(
       shared.ok() ? &shared.value() : nullptr, CacheWindow{check.cache->success_ms, check.cache->failure_ms},
-      Deadline::FromNow(check.timeout_ms), [&] {
+      check.timeout_ms, Deadline::FromNow(check.timeout_ms), [&] {
         ran = true;
         CheckOutcome own = CheckAndLog(check, app.registry, worker, log);
         SharedOutcome result;

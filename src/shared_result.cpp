@@ -42,10 +42,23 @@ struct Record {
   uint64_t checksum;  // FNV-1a of every byte before it.
 };
 
-uint64_t ChecksumOf(const Record& record) {
+// When the lead was last taken, after the record: a lead older than the
+// check's own timeout belongs to a leader that is stopped (SIGSTOP, a
+// freezer), whose lock the kernel does not free.
+struct LeadMark {
+  uint32_t magic;
+  uint32_t version;
+  uint64_t fingerprint;
+  char boot_id[kBootIdBytes];
+  int64_t taken_ns;
+  uint64_t checksum;
+};
+
+template <typename Struct>
+uint64_t ChecksumOf(const Struct& record) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(&record);
   uint64_t hash = 14695981039346656037ull;
-  for (size_t i = 0; i < offsetof(Record, checksum); ++i) {
+  for (size_t i = 0; i < offsetof(Struct, checksum); ++i) {
     hash = (hash ^ bytes[i]) * 1099511628211ull;
   }
   return hash;
@@ -145,7 +158,32 @@ std::optional<SharedOutcome> SharedResult::StartedSince(int64_t since_ns) const 
 bool SharedResult::TryLead() {
   if (leading_) return true;
   leading_ = flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  if (leading_) {
+    LeadMark mark = {};
+    mark.magic = kMagic;
+    mark.version = kVersion;
+    mark.fingerprint = fingerprint_;
+    memcpy(mark.boot_id, BootId().data(), std::min(BootId().size(), kBootIdBytes));
+    mark.taken_ns = BootClockNowNs();
+    mark.checksum = ChecksumOf(mark);
+    if (pwrite(fd_, &mark, sizeof mark, sizeof(Record)) != static_cast<ssize_t>(sizeof mark)) {
+      // Unmarked: waiters wait for this run as they would for any.
+    }
+  }
   return leading_;
+}
+
+std::optional<int64_t> SharedResult::LeadTakenNs() const {
+  LeadMark mark;
+  if (pread(fd_, &mark, sizeof mark, sizeof(Record)) != static_cast<ssize_t>(sizeof mark)) {
+    return std::nullopt;
+  }
+  if (mark.magic != kMagic || mark.version != kVersion || mark.fingerprint != fingerprint_ ||
+      mark.checksum != ChecksumOf(mark) ||
+      std::string(mark.boot_id, strnlen(mark.boot_id, kBootIdBytes)) != BootId()) {
+    return std::nullopt;
+  }
+  return mark.taken_ns;
 }
 
 void SharedResult::Publish(const SharedOutcome& outcome) {
@@ -185,12 +223,20 @@ SharedOutcome RunTimed(const std::function<SharedOutcome()>& run) {
 
 }  // namespace
 
-SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window,
+SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int64_t check_timeout_ms,
                             const Deadline& deadline, const std::function<SharedOutcome()>& run) {
   if (shared == nullptr) return RunTimed(run);
   // A run that started after this record is the one this request waits for.
   std::optional<SharedOutcome> before = shared->StartedSince(0);
   int64_t waiting_for_ns = before ? before->started_ns + 1 : 0;
+  // A lead taken longer ago than a check may last is a stopped leader's:
+  // waiting would only fail at the deadline, so this request checks alone.
+  // Decided on arrival only, so that the check has the request's whole time.
+  int64_t now = BootClockNowNs();
+  if (!shared->Fresh(now, window) && !shared->TryLead()) {
+    std::optional<int64_t> taken = shared->LeadTakenNs();
+    if (taken && now - *taken > check_timeout_ms * 1000000) return RunTimed(run);
+  }
   auto pause = kFirstWaitPause;
   for (;;) {
     if (std::optional<SharedOutcome> fresh = shared->Fresh(BootClockNowNs(), window)) return *fresh;

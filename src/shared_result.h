@@ -67,6 +67,9 @@ class SharedResult {
   // is running it; true when it did.
   bool TryLead();
 
+  // When the lead now held was taken (by whichever process), if known.
+  std::optional<int64_t> LeadTakenNs() const;
+
   // Records `outcome` (the leader only) and gives the lead up.
   void Publish(const SharedOutcome& outcome);
 
@@ -85,9 +88,10 @@ class SharedResult {
 // The shield: the fresh recorded outcome; else, when no one is running the
 // check, `run`'s (recorded for everyone); else the outcome of the run under
 // way, waited for until `deadline`. A request never waits past its own
-// deadline, and the file never stops a check: when it cannot be used, the
-// check just runs.
-SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window,
+// deadline, and the file never stops a check: when it cannot be used, or
+// the run under way started more than `check_timeout_ms` ago (its leader is
+// stopped), the check just runs.
+SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int64_t check_timeout_ms,
                             const Deadline& deadline, const std::function<SharedOutcome()>& run);
 
 }  // namespace healthcheck

@@ -143,7 +143,7 @@ TEST_CASE("single flight: threads that arrive during a run share its outcome") {
   for (size_t i = 0; i < outcomes.size(); ++i) {
     threads.emplace_back([&, i] {
       SharedResult shared = OpenOrFail(path);
-      outcomes[i] = ShieldedCheck(&shared, CacheWindow{0, 0}, Deadline::FromNow(5000), [&] {
+      outcomes[i] = ShieldedCheck(&shared, CacheWindow{0, 0}, 5000, Deadline::FromNow(5000), [&] {
         ++runs;
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
         return Outcome(false, 0, "run " + std::to_string(runs.load()));
@@ -164,7 +164,7 @@ TEST_CASE("a request waiting for another's run waits no longer than its own dead
   SharedResult waiter = OpenOrFail(path);
   bool ran = false;
   auto started = std::chrono::steady_clock::now();
-  SharedOutcome outcome = ShieldedCheck(&waiter, CacheWindow{1000, 1000}, Deadline::FromNow(80), [&] {
+  SharedOutcome outcome = ShieldedCheck(&waiter, CacheWindow{1000, 1000}, 80, Deadline::FromNow(80), [&] {
     ran = true;
     return Outcome(true, 0);
   });
@@ -185,12 +185,29 @@ TEST_CASE("a fresh result answers without running; a stale one runs the check ag
     return Outcome(true, 0);
   };
   CacheWindow window{200, 0};
-  CHECK(ShieldedCheck(&shared, window, Deadline::FromNow(1000), run).healthy);
-  CHECK(ShieldedCheck(&shared, window, Deadline::FromNow(1000), run).healthy);
+  CHECK(ShieldedCheck(&shared, window, 1000, Deadline::FromNow(1000), run).healthy);
+  CHECK(ShieldedCheck(&shared, window, 1000, Deadline::FromNow(1000), run).healthy);
   CHECK(runs == 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(210));
-  CHECK(ShieldedCheck(&shared, window, Deadline::FromNow(1000), run).healthy);
+  CHECK(ShieldedCheck(&shared, window, 1000, Deadline::FromNow(1000), run).healthy);
   CHECK(runs == 2);
-  CHECK(ShieldedCheck(nullptr, window, Deadline::FromNow(1000), run).healthy);  // No file: runs.
+  CHECK(ShieldedCheck(nullptr, window, 1000, Deadline::FromNow(1000), run).healthy);  // No file: runs.
   CHECK(runs == 3);
+}
+
+TEST_CASE("a lead older than a check may last is a stopped leader's: the request checks alone") {
+  TempDir dir;
+  std::string path = dir.file("ready.state");
+  SharedResult leader = OpenOrFail(path);
+  REQUIRE(leader.TryLead());  // Then "stopped": it never publishes.
+  REQUIRE(leader.LeadTakenNs().has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  SharedResult request = OpenOrFail(path);
+  int runs = 0;
+  SharedOutcome outcome = ShieldedCheck(&request, CacheWindow{1000, 1000}, 50, Deadline::FromNow(50), [&] {
+    ++runs;
+    return Outcome(true, 0);
+  });
+  CHECK(runs == 1);
+  CHECK(outcome.healthy);
 }
