@@ -11,6 +11,7 @@ import time
 from tests.integration import fastcgi_wire
 from tests.integration.support import BINARY, SUCCESS_BODY, TestCase
 
+SLACK_S = 0.5
 COUNTER = """#!/bin/sh
 echo run >> "$0.runs"
 exit 0
@@ -116,10 +117,12 @@ class ShieldFaults(TestCase):
     def test_a_failure_shows_within_success_ms_and_a_recovery_within_failure_ms(self):
         server, address = self.start_server(self.config(600, 300), extra_args=["--threads", "2"])
         self.assertTrue(self.healthy(address))
+        # Slack for a loaded machine and the sanitizer build: the windows
+        # are what must hold, the rest is how fast a check and a poll are.
         os.unlink(self.path("check.sh.healthy"))
-        self.assertLess(self.time_until(address, False, 5), 0.6 + 0.3)
+        self.assertLess(self.time_until(address, False, 5), 0.6 + SLACK_S)
         open(self.path("check.sh.healthy"), "w").close()
-        self.assertLess(self.time_until(address, True, 5), 0.3 + 0.3)
+        self.assertLess(self.time_until(address, True, 5), 0.3 + SLACK_S)
 
     def test_a_deleted_damaged_or_unwritable_file_only_runs_the_check_again(self):
         server, address = self.start_server(self.config(60000, 60000))
