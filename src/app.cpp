@@ -15,6 +15,7 @@
 #include "callables/command_callable.h"
 #include "callables/sql_callable.h"
 #include "health_json.h"
+#include "metrics_page.h"
 #include "shared_result.h"
 
 namespace healthcheck {
@@ -94,6 +95,20 @@ bool FirstTimeFor(const std::string& path) {
 // when it is fresh, this request's own run when no one else is running it,
 // else the run under way's (shared_result.h). A shared failure is logged
 // again, so every failed answer has its reason in the log.
+// CheckAndLog, counted for the metrics: each step's time, and the outcome.
+CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext& worker, Log& log) {
+  CheckOutcome outcome = CheckAndLog(check, app.registry, worker, log);
+  if (app.counters) {
+    // The records are the steps run, in order, up to the first that failed.
+    for (size_t step = 0; step < outcome.records.size(); ++step) {
+      app.counters->CountStep(check.metrics_slot, step,
+                              static_cast<int64_t>(outcome.records[step].duration_ms * 1e6));
+    }
+    app.counters->CountCheck(check.metrics_slot, outcome.healthy);
+  }
+  return outcome;
+}
+
 Response AnswerShielded(const Request& request, const HealthCheck& check, const App& app,
                         WorkerContext& worker, Log& log) {
   Result<SharedResult> shared = SharedResult::Open(check.shared_file, check.fingerprint);
@@ -105,7 +120,7 @@ Response AnswerShielded(const Request& request, const HealthCheck& check, const 
       shared.ok() ? &shared.value() : nullptr, CacheWindow{check.cache->success_ms, check.cache->failure_ms},
       check.timeout_ms, Deadline::FromNow(check.timeout_ms), [&] {
         ran = true;
-        CheckOutcome own = CheckAndLog(check, app.registry, worker, log);
+        CheckOutcome own = RunCounted(check, app, worker, log);
         SharedOutcome result;
         result.healthy = own.healthy;
         for (const CheckRecord& record : own.records) {
@@ -113,6 +128,10 @@ Response AnswerShielded(const Request& request, const HealthCheck& check, const 
         }
         return result;
       });
+  if (app.counters && outcome.source == OutcomeSource::kCache) app.counters->CountCacheHit(check.metrics_slot);
+  if (app.counters && outcome.source == OutcomeSource::kSharedRun) {
+    app.counters->CountSharedWait(check.metrics_slot);
+  }
   if (outcome.waited_out) {
     log.error(LogPrefix(check) + "unhealthy: " + outcome.reason);
   } else if (!ran && !outcome.healthy) {
@@ -124,19 +143,37 @@ Response AnswerShielded(const Request& request, const HealthCheck& check, const 
                       check.failure_status);
 }
 
-Response Answer(const Request& request, const App& app, WorkerContext& worker, Log& log) {
-  if (!app.config.not_found_notice.empty()) log.error(app.config.not_found_notice);
-  const HealthCheck& check = RouteRequest(app, request.path);
+// The metrics page, to authorised callers only (the detailed report's rule,
+// without its Accept): the counts say what a probe's checks found, and how
+// often, which is as much as the report says.
+Response AnswerMetrics(const Request& request, const App& app) {
+  if (!IsAuthorised(*app.config.details, request)) {
+    return MakeTextResponse(kForbidden, "text/plain; charset=utf-8", "metrics are for authorised callers\n",
+                            BodyModeFor(request));
+  }
+  return MakeTextResponse(200, kMetricsContentType, MetricsPage(app.counters->shapes(), app.counters->Read()),
+                          BodyModeFor(request));
+}
+
+// The answer of `check` (not yet counted): drained, shielded, plain, or the
+// detailed report.
+Response AnswerCheck(const Request& request, const HealthCheck& check, const App& app,
+                     WorkerContext& worker, Log& log, RequestOutcome* counted_as) {
   bool details = WantsDetails(request, app);
   if (check.drains && app.drain && app.drain->Draining(log)) {
+    *counted_as = RequestOutcome::kDrained;
     int status = app.config.drain_status;
     if (!details) return MakeResponse(Health::kUnhealthy, BodyModeFor(request), status);
     std::string why = "draining: " + app.drain->path() + " exists (or cannot be seen)";
     return MakeHealthJsonResponse(status, HealthJsonBody(false, {}, why), BodyModeFor(request));
   }
   if (!details && check.cache) return AnswerShielded(request, check, app, worker, log);
-  if (!details) return HandleHealth(request, check, app.registry, worker, log);
-  CheckOutcome outcome = CheckAndLog(check, app.registry, worker, log);
+  if (!details) {
+    CheckOutcome outcome = RunCounted(check, app, worker, log);
+    return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy, BodyModeFor(request),
+                        check.failure_status);
+  }
+  CheckOutcome outcome = RunCounted(check, app, worker, log);
   std::string output;
   for (const CheckRecord& record : outcome.records) {
     if (!record.passed) output = DescribeFailure(record);
@@ -144,6 +181,31 @@ Response Answer(const Request& request, const App& app, WorkerContext& worker, L
   return MakeHealthJsonResponse(outcome.healthy ? 200 : check.failure_status,
                                 HealthJsonBody(outcome.healthy, outcome.records, output),
                                 BodyModeFor(request));
+}
+
+Response Answer(const Request& request, const App& app, WorkerContext& worker, Log& log) {
+  if (!app.config.not_found_notice.empty()) log.error(app.config.not_found_notice);
+  if (app.counters && EndsInSegment(request.path, kMetricsProbe)) return AnswerMetrics(request, app);
+  const HealthCheck& check = RouteRequest(app, request.path);
+  RequestOutcome counted_as = RequestOutcome::kUnhealthy;
+  Response response = AnswerCheck(request, check, app, worker, log, &counted_as);
+  if (app.counters) {
+    if (counted_as != RequestOutcome::kDrained) {
+      // 200 is the healthy answer's status only: a failure status is never 200.
+      counted_as = response.status_code == 200 ? RequestOutcome::kHealthy : RequestOutcome::kUnhealthy;
+    }
+    app.counters->CountRequest(check.metrics_slot, counted_as);
+    std::string problem = app.counters->TakeProblem();
+    if (!problem.empty()) log.error(problem);
+  }
+  return response;
+}
+
+// The top-level check, then each probe: the order of the counters' slots.
+std::vector<HealthCheck*> CheckList(App& app) {
+  std::vector<HealthCheck*> checks = {&app.check};
+  for (HealthCheck& probe : app.probes) checks.push_back(&probe);
+  return checks;
 }
 
 }  // namespace
@@ -173,17 +235,28 @@ std::shared_ptr<const App> BuildApp(Config config) {
     app->probes.push_back(MakeCheck(config, probe.check, probe.name, config.failure_status));
   }
   if (!config.drain_file.empty()) app->drain = std::make_shared<const DrainSwitch>(config.drain_file);
+  if (config.metrics()) {
+    std::vector<CheckShape> shapes;
+    for (HealthCheck* check : CheckList(*app)) {
+      check->metrics_slot = shapes.size();
+      CheckShape shape{check->probe, check->services};
+      if (check->callable) shape.steps.push_back(check->callable_name);
+      shapes.push_back(std::move(shape));
+    }
+    app->counters = MachineCounters::Open(config.cache_folder, config.source, std::move(shapes));
+  }
   app->config = std::move(config);
   return app;
 }
 
+bool EndsInSegment(std::string_view path, std::string_view name) {
+  return path.size() > name.size() && path[path.size() - name.size() - 1] == '/' &&
+         path.substr(path.size() - name.size()) == name;
+}
+
 const HealthCheck& RouteRequest(const App& app, std::string_view path) {
   for (const HealthCheck& probe : app.probes) {
-    const std::string& name = probe.probe;
-    if (path.size() > name.size() && path[path.size() - name.size() - 1] == '/' &&
-        path.substr(path.size() - name.size()) == name) {
-      return probe;
-    }
+    if (EndsInSegment(path, probe.probe)) return probe;
   }
   return app.check;
 }

@@ -12,6 +12,7 @@
 #include "container.h"
 #include "drain_switch.h"
 #include "health_check.h"
+#include "machine_counters.h"
 
 namespace healthcheck {
 
@@ -21,11 +22,17 @@ struct App {
   HealthCheck check;                // Runs for any path without a probe of its own.
   std::vector<HealthCheck> probes;  // Each named by its `probe`.
   std::shared_ptr<const DrainSwitch> drain;  // Null without "drain_file".
+  // The machine's counts (Config::metrics); null when not counted. Slot 0
+  // is the top-level check, then each probe in order.
+  std::shared_ptr<MachineCounters> counters;
 };
 
 // Registers memory_backend always and cursor_backend when it is configured,
 // and turns each configured check into a HealthCheck.
 std::shared_ptr<const App> BuildApp(Config config);
+
+// Whether `path` ends in "/NAME".
+bool EndsInSegment(std::string_view path, std::string_view name);
 
 // The check a request path runs: the probe NAME when the path ends in
 // "/NAME", else the top-level check.

@@ -162,13 +162,13 @@ class ConfigReader {
     }
     status = ReadDrain(root, config);
     if (!status.ok()) return status;
-    status = ReadCacheFolder(root, config);
-    if (!status.ok()) return status;
     if (const json::Value* value = Find(root, "details")) {
       Result<DetailsSettings> details = ReadDetails(*value);
       if (!details.ok()) return details.status();
       config.details = details.value();
     }
+    status = ReadCacheFolder(root, config);
+    if (!status.ok()) return status;
     return RequireDatabaseWhereNeeded(config);
   }
 
@@ -292,6 +292,10 @@ class ConfigReader {
         return Error(key, "a probe name is the last part of its URL: 1 to 64 letters, digits, '-' "
                           "or '_' (no '/')");
       }
+      if (probe.name == kMetricsProbe) {
+        return Error(key, "\"metrics\" is reserved: with \"details\" and \"cache_folder\", a path "
+                          "ending in /metrics answers the machine's metrics to authorised callers");
+      }
       if (!member->value.IsObject()) {
         return Error(key, "expected an object like {\"services\": [\"memory_backend\"]}");
       }
@@ -343,8 +347,9 @@ class ConfigReader {
                            "under systemd's RuntimeDirectory=healthcheck; for CGI, a folder of the "
                            "account's own)");
     }
-    if (!config.cache_folder.empty() && cached.empty()) {
-      return Error("cache_folder", "no check has a \"cache\"");
+    if (!config.cache_folder.empty() && cached.empty() && !config.details) {
+      return Error("cache_folder", "no check has a \"cache\", and without \"details\" no one may read "
+                                   "the metrics counted there");
     }
     return Status::Ok();
   }

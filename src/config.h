@@ -121,10 +121,18 @@ struct Config {
   std::string drain_file;    // Resolved; empty: no drain switch.
   int drain_status = 500;    // 404, 500 or 503; failure_status unless set.
   std::optional<DetailsSettings> details;
-  // Where the shared results live, one small file per check; resolved.
-  // Needed when any check has a cache.
+  // Where the shared results live, one small file per check, and the
+  // metrics' counts; resolved. Needed when any check has a cache.
   std::string cache_folder;
+
+  // Metrics are counted, and a path ending in /metrics answers them to
+  // authorised callers, when there is someone to read them and somewhere
+  // the whole machine can count.
+  bool metrics() const { return details.has_value() && !cache_folder.empty(); }
 };
+
+// The probe name a path ends in to read the metrics; no probe may take it.
+inline constexpr const char* kMetricsProbe = "metrics";
 
 // The key through which `check` uses the database: "services" (it builds
 // cursor_backend), "callable.sql", or nullptr when it does not use it.

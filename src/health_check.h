@@ -37,6 +37,7 @@ struct HealthCheck {
   std::optional<CacheSettings> cache;
   std::string shared_file;
   uint64_t fingerprint = 0;
+  size_t metrics_slot = 0;  // Its place among the App's counted checks.
 };
 
 // What one step of the check did, for the log.

@@ -18,7 +18,8 @@ struct StatusLine {
 constexpr StatusLine kStatusLines[] = {{200, "Status: 200 OK\r\n"},
                                        {kNotFound, "Status: 404 Not Found\r\n"},
                                        {kInternalServerError, "Status: 500 Internal Server Error\r\n"},
-                                       {kServiceUnavailable, "Status: 503 Service Unavailable\r\n"}};
+                                       {kServiceUnavailable, "Status: 503 Service Unavailable\r\n"},
+                                       {kForbidden, "Status: 403 Forbidden\r\n"}};
 constexpr int kAnswerKinds = sizeof kStatusLines / sizeof kStatusLines[0];
 constexpr int kInternalServerErrorKind = 2;
 
@@ -81,9 +82,13 @@ Response MakeResponse(Health health, BodyMode body_mode, int failure_status) {
 }
 
 Response MakeHealthJsonResponse(int status_code, std::string_view body, BodyMode body_mode) {
+  return MakeTextResponse(status_code, "application/health+json", body, body_mode);
+}
+
+Response MakeTextResponse(int status_code, std::string_view content_type, std::string_view body,
+                          BodyMode body_mode) {
   const StatusLine& status = StatusLineFor(status_code);
-  auto built = std::make_shared<const std::string>(
-      BuildBytes(status.line, "application/health+json", body, body_mode));
+  auto built = std::make_shared<const std::string>(BuildBytes(status.line, content_type, body, body_mode));
   return Response{status.code, *built, built};
 }
 

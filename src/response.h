@@ -17,6 +17,7 @@ enum class BodyMode { kWithBody, kHeadersOnly };  // kHeadersOnly answers HEAD.
 // The statuses an unhealthy answer may carry: clearskies' 500, the 503 that
 // load balancer guides use, and 404 for a drained probe (HAProxy's
 // disable-on-404).
+inline constexpr int kForbidden = 403;  // The metrics, to an anonymous caller.
 inline constexpr int kNotFound = 404;
 inline constexpr int kInternalServerError = 500;
 inline constexpr int kServiceUnavailable = 503;
@@ -36,6 +37,11 @@ Response MakeResponse(Health health, BodyMode body_mode, int failure_status = kI
 
 // The detailed report: `body` as application/health+json, with `status_code`.
 Response MakeHealthJsonResponse(int status_code, std::string_view body, BodyMode body_mode);
+
+// Any other answer built for its request: `body` as `content_type`, with
+// `status_code` (200, 403, 404, 500 or 503; others are taken as 500).
+Response MakeTextResponse(int status_code, std::string_view content_type, std::string_view body,
+                          BodyMode body_mode);
 
 // The JSON bodies alone, as clearskies writes them.
 std::string_view EnvelopeBody(Health health);

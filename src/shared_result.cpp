@@ -238,21 +238,30 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int
     if (taken && now - *taken > check_timeout_ms * 1000000) return RunTimed(run);
   }
   auto pause = kFirstWaitPause;
-  for (;;) {
-    if (std::optional<SharedOutcome> fresh = shared->Fresh(BootClockNowNs(), window)) return *fresh;
+  auto shared_from = [](SharedOutcome outcome, OutcomeSource source) {
+    outcome.source = source;
+    return outcome;
+  };
+  for (bool waited = false;; waited = true) {
+    if (std::optional<SharedOutcome> fresh = shared->Fresh(BootClockNowNs(), window)) {
+      return shared_from(*fresh, waited ? OutcomeSource::kSharedRun : OutcomeSource::kCache);
+    }
     if (shared->TryLead()) {
       // The run this request waited for may have ended just now.
       if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) {
         shared->Resign();
-        return *done;
+        return shared_from(*done, OutcomeSource::kSharedRun);
       }
       SharedOutcome outcome = RunTimed(run);
       shared->Publish(outcome);
       return outcome;
     }
-    if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) return *done;
+    if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) {
+      return shared_from(*done, OutcomeSource::kSharedRun);
+    }
     if (deadline.expired()) {
       SharedOutcome late;
+      late.source = OutcomeSource::kSharedRun;
       late.started_ns = BootClockNowNs();
       late.waited_out = true;
       late.reason = "the check another request is running did not end before this one's deadline";

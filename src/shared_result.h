@@ -30,8 +30,16 @@ struct CacheWindow {
   int64_t failure_ms = 0;
 };
 
+// Where a request's outcome came from, for the metrics.
+enum class OutcomeSource {
+  kOwnRun,     // This request ran the check.
+  kCache,      // A fresh result was there when it arrived.
+  kSharedRun,  // It waited for a check another request was running.
+};
+
 struct SharedOutcome {
   bool healthy = false;
+  OutcomeSource source = OutcomeSource::kOwnRun;
   int64_t started_ns = 0;  // CLOCK_BOOTTIME, when its check started.
   std::string reason;      // The failure's log line; empty when healthy.
   // No outcome: the request's deadline passed while another ran the check.

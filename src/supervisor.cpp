@@ -194,6 +194,7 @@ class Supervisor {
       log_.error(who + " retired after its requests; replacing it");
       crashed = false;
     }
+    CountRestart();
     int64_t now = SteadyNowMs();
     if (crashed && !answered_any && now - slot.started_ms < kHealthyLifetimeMs) {
       slot.next_start_ms = now + slot.restart_delay_ms;
@@ -234,11 +235,17 @@ class Supervisor {
         log_.error("healthcheck: worker " + std::to_string(slot.pid) + " uses " +
                    std::to_string(resident >> 20) + " MiB; recycling it");
         Retire(slot);
+        CountRestart();
       }
     }
   }
 
   // Asks a worker to finish its requests and go; its slot starts another now.
+  // A worker replaced for any reason but a reload, for the metrics.
+  void CountRestart() {
+    if (app_->counters) app_->counters->CountWorkerRestart();
+  }
+
   void Retire(Slot& slot) {
     kill(slot.pid, SIGTERM);
     retiring_.push_back(slot.pid);

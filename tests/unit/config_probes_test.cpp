@@ -210,9 +210,28 @@ TEST_CASE("cache: per check, the top level's for probes without one, and a folde
         kFile + ":1: \"cache\": needs \"cache_folder\": a folder the responder's user may write, "
                 "where every process on the machine shares the results (/run/healthcheck under "
                 "systemd's RuntimeDirectory=healthcheck; for CGI, a folder of the account's own)");
-  CHECK(ErrorOf(R"({"cache_folder": "c"})") == kFile + ":1: \"cache_folder\": no check has a \"cache\"");
+  CHECK(ErrorOf(R"({"cache_folder": "c"})") ==
+        kFile + ":1: \"cache_folder\": no check has a \"cache\", and without \"details\" no one may "
+                "read the metrics counted there");
   CHECK(ErrorOf(R"({"cache": {"success": 1}, "cache_folder": "c"})") ==
         kFile + ":1: \"cache.success\": unknown key (expected one of \"failure_ms\", \"success_ms\")");
   CHECK(ErrorOf(R"({"probes": {"ready": {"cache": {"failure_ms": -1}}}, "cache_folder": "c"})") ==
         kFile + ":1: \"probes.ready.cache.failure_ms\": expected an integer from 0 to 60000 (milliseconds)");
+}
+
+TEST_CASE("metrics: counted with details and a cache_folder, and no probe may take their name") {
+  Result<Config> counted = ParseConfig(R"({"cache_folder": "/run/healthcheck",
+      "details": {"trusted_addresses": ["127.0.0.1"]}})", kFile);
+  REQUIRE(counted.ok());
+  CHECK(counted->metrics());
+  Result<Config> no_folder = ParseConfig(R"({"details": {"trusted_addresses": ["127.0.0.1"]}})", kFile);
+  REQUIRE(no_folder.ok());
+  CHECK_FALSE(no_folder->metrics());
+  Result<Config> no_details =
+      ParseConfig(R"({"cache": {"success_ms": 100}, "cache_folder": "/run/healthcheck"})", kFile);
+  REQUIRE(no_details.ok());
+  CHECK_FALSE(no_details->metrics());
+  CHECK(ErrorOf(R"({"probes": {"metrics": {}}})") ==
+        kFile + ":1: \"probes.metrics\": \"metrics\" is reserved: with \"details\" and \"cache_folder\", "
+                "a path ending in /metrics answers the machine's metrics to authorised callers");
 }
