@@ -107,6 +107,7 @@ BLOCK_TESTS = {
     "nagios": ["test_nagios"],
     "config-command": ["test_json_examples_pass_test_config"],
     "config-cache": ["test_json_examples_pass_test_config"],
+    "config-metrics": ["test_json_examples_pass_test_config"],
     "db-env-file": ["test_database_examples_pass_on_real_servers"],
     "db-log-line": ["test_database_examples_pass_on_real_servers"],
     "config-mistake": ["test_config_mistake_is_named_on_its_line"],
