@@ -297,6 +297,50 @@ class ForgedRecords(ShieldFaultsBase):
         self.assertFalse(healthy, "a record of another boot answered")
         self.assertEqual(len(self.runs()), 2)
 
+    def hold_lock_with_mark(self, taken_ns):
+        """A stand-in for a stopped leader: holds the file's flock (until the
+        test ends) under a lead mark taken at `taken_ns`."""
+        with open(self.shared_file(), "rb") as shared:
+            data = bytearray(shared.read())
+        self.assertGreaterEqual(len(data), MARK_AT + 72, "no lead mark in the file")
+        self.assertEqual(struct.unpack_from("<Q", data, MARK_CHECKSUM_AT)[0],
+                         fnv1a(data[MARK_AT:MARK_CHECKSUM_AT]),
+                         "the lead mark layout here no longer matches src/shared_result.cpp")
+        struct.pack_into("<q", data, MARK_TAKEN_AT, taken_ns)
+        struct.pack_into("<Q", data, MARK_CHECKSUM_AT, fnv1a(data[MARK_AT:MARK_CHECKSUM_AT]))
+        fd = os.open(self.shared_file(), os.O_RDWR)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.pwrite(fd, bytes(data[MARK_AT:MARK_AT + 72]), MARK_AT)
+
+    def test_a_lead_taken_long_ago_by_a_stopped_leader_is_bypassed(self):
+        """The control for the next test: a lead marked 10 s ago, past the
+        check's 700 ms timeout, is a stopped leader's; the request checks
+        alone and answers 200."""
+        self.site(700, success_ms=1000, failure_ms=1000)
+        self.assertTrue(self.cgi()[0])
+        time.sleep(1.1)  # The record is stale.
+        self.hold_lock_with_mark(boot_now_ns() - 10 * 10**9)
+        healthy, log = self.cgi()
+        self.assertTrue(healthy, log)
+        self.assertEqual(len(self.runs()), 2)
+
+    def test_a_lead_marked_in_the_future_by_a_stopped_leader_is_bypassed(self):
+        """DEFECT (src/shared_result.cpp ShieldedCheck, the lead mark): the
+        same stopped leader, but its mark's time is after now (its boot
+        clock is ahead: a time namespace; OtherBootClocks reproduces it with
+        a real process). `now - taken` is negative, so the lead never looks
+        overdue: the request waits out its own deadline and answers 500
+        although the check is healthy, and so does every request until the
+        leader goes. A mark from the future should not hold requests, as a
+        record from the future does not answer them."""
+        self.site(700, success_ms=1000, failure_ms=1000)
+        self.assertTrue(self.cgi()[0])
+        time.sleep(1.1)
+        self.hold_lock_with_mark(boot_now_ns() + DAY_NS)
+        healthy, log = self.cgi()
+        self.assertTrue(healthy, "a healthy check failed behind a lead marked a day ahead; log: " + log)
+
     def test_a_fifo_in_the_files_place_neither_hangs_nor_answers(self):
         """Someone (of the same user) puts a FIFO where the shared file goes:
         opening it must not block, and each request checks alone."""
