@@ -235,7 +235,10 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int
   int64_t now = BootClockNowNs();
   if (!shared->Fresh(now, window) && !shared->TryLead()) {
     std::optional<int64_t> taken = shared->LeadTakenNs();
-    if (taken && now - *taken > check_timeout_ms * 1000000) return RunTimed(run);
+    // A lead taken "in the future" is a leader's whose boot clock runs
+    // ahead (a time namespace): its age cannot be known, so it is not
+    // waited for either.
+    if (taken && (now - *taken > check_timeout_ms * 1000000 || *taken > now)) return RunTimed(run);
   }
   auto pause = kFirstWaitPause;
   auto shared_from = [](SharedOutcome outcome, OutcomeSource source) {

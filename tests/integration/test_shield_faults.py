@@ -326,11 +326,11 @@ class ForgedRecords(ShieldFaultsBase):
         self.assertEqual(len(self.runs()), 2)
 
     def test_a_lead_marked_in_the_future_by_a_stopped_leader_is_bypassed(self):
-        """DEFECT (src/shared_result.cpp ShieldedCheck, the lead mark): the
+        """Found by the fault review, now fixed (ShieldedCheck): the
         same stopped leader, but its mark's time is after now (its boot
         clock is ahead: a time namespace; OtherBootClocks reproduces it with
         a real process). `now - taken` is negative, so the lead never looks
-        overdue: the request waits out its own deadline and answers 500
+        overdue: the request waited out its own deadline and answered 500
         although the check is healthy, and so does every request until the
         leader goes. A mark from the future should not hold requests, as a
         record from the future does not answer them."""
@@ -414,12 +414,12 @@ class OtherBootClocks(ShieldFaultsBase):
         self.assertEqual(len(self.runs()), 1)
 
     def test_a_stopped_leader_whose_boot_clock_is_ahead_does_not_fail_every_request(self):
-        """DEFECT (src/shared_result.cpp ShieldedCheck, the lead mark): a
+        """Found by the fault review, now fixed (ShieldedCheck): a
         leader in a time namespace whose boot clock is ahead marks its lead
         with a time in the others' future; when it is stopped (SIGSTOP),
         `now - taken` is negative for the others, so its lead never looks
         older than the check's timeout: every other request waits out its
-        own deadline and answers 500 for as long as the leader is stopped,
+        own deadline and answered 500 for as long as the leader was stopped,
         though the check is healthy (test_shield_hostile's frozen leader,
         back through a clock). A mark from the future should count as
         unknown/overdue, as a record from the future does."""
