@@ -821,6 +821,7 @@ std::string SummarizeChecks(const Config& config) {
              (networks == 1 ? "" : "s");
     }
     summary += "; details for " + (who.empty() ? std::string("nobody") : who);
+    if (config.metrics()) summary += ", and metrics at /metrics";
   }
   return summary;
 }

@@ -224,6 +224,8 @@ TEST_CASE("metrics: counted with details and a cache_folder, and no probe may ta
       "details": {"trusted_addresses": ["127.0.0.1"]}})", kFile);
   REQUIRE(counted.ok());
   CHECK(counted->metrics());
+  CHECK(SummarizeChecks(counted.value()) ==
+        "none (only the program itself); details for 1 trusted network, and metrics at /metrics");
   Result<Config> no_folder = ParseConfig(R"({"details": {"trusted_addresses": ["127.0.0.1"]}})", kFile);
   REQUIRE(no_folder.ok());
   CHECK_FALSE(no_folder->metrics());
