@@ -91,10 +91,6 @@ bool FirstTimeFor(const std::string& path) {
   return said.insert(path).second;
 }
 
-// The check's answer through the flood shield: the machine's shared result
-// when it is fresh, this request's own run when no one else is running it,
-// else the run under way's (shared_result.h). A shared failure is logged
-// again, so every failed answer has its reason in the log.
 // CheckAndLog, counted for the metrics: each step's time, and the outcome.
 CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext& worker, Log& log) {
   CheckOutcome outcome = CheckAndLog(check, app.registry, worker, log);
@@ -109,6 +105,10 @@ CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext&
   return outcome;
 }
 
+// The check's answer through the flood shield: the machine's shared result
+// when it is fresh, this request's own run when no one else is running it,
+// else the run under way's (shared_result.h). A shared failure is logged
+// again, so every failed answer has its reason in the log.
 Response AnswerShielded(const Request& request, const HealthCheck& check, const App& app,
                         WorkerContext& worker, Log& log) {
   Result<SharedResult> shared = SharedResult::Open(check.shared_file, check.fingerprint);
@@ -128,8 +128,9 @@ Response AnswerShielded(const Request& request, const HealthCheck& check, const 
         }
         return result;
       });
-  if (app.counters && outcome.source == OutcomeSource::kCache) app.counters->CountCacheHit(check.metrics_slot);
-  if (app.counters && outcome.source == OutcomeSource::kSharedRun) {
+  if (app.counters && outcome.source == OutcomeSource::kCache) {
+    app.counters->CountCacheHit(check.metrics_slot);
+  } else if (app.counters && outcome.source == OutcomeSource::kSharedRun) {
     app.counters->CountSharedWait(check.metrics_slot);
   }
   if (outcome.waited_out) {
@@ -168,12 +169,11 @@ Response AnswerCheck(const Request& request, const HealthCheck& check, const App
     return MakeHealthJsonResponse(status, HealthJsonBody(false, {}, why), BodyModeFor(request));
   }
   if (!details && check.cache) return AnswerShielded(request, check, app, worker, log);
+  CheckOutcome outcome = RunCounted(check, app, worker, log);
   if (!details) {
-    CheckOutcome outcome = RunCounted(check, app, worker, log);
     return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy, BodyModeFor(request),
                         check.failure_status);
   }
-  CheckOutcome outcome = RunCounted(check, app, worker, log);
   std::string output;
   for (const CheckRecord& record : outcome.records) {
     if (!record.passed) output = DescribeFailure(record);
