@@ -32,10 +32,11 @@ endif
 # libmariadb-dev and libpq-dev: the mysql and postgresql drivers' programs.
 RUN_PACKAGES  := g++ make pkg-config python3 libfcgi-dev rapidjson-dev libsqlite3-dev \
                  libmariadb-dev libpq-dev nginx-light spawn-fcgi curl
-# Everything the tests need besides: every web server, doctest, clang for the fuzzers.
+# Everything the tests need besides: every web server, doctest, clang for the fuzzers,
+# prometheus (and its promtool) to scrape and lint the metrics.
 DEPS_PACKAGES := $(RUN_PACKAGES) libfcgi-bin doctest-dev clang libclang-rt-14-dev \
                  apache2 libapache2-mod-fcgid lighttpd haproxy python3-jsonschema \
-                 mariadb-server mariadb-client postgresql openssl
+                 mariadb-server mariadb-client postgresql openssl prometheus
 
 LIB_SOURCES  := $(filter-out src/main.cpp src/drivers/%,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)

@@ -4,7 +4,8 @@
 #
 # The web servers among them (nginx, apache2, lighttpd, haproxy) would start
 # as system services on install and fight over port 80, which makes dpkg
-# fail on a fresh machine; the project only ever starts them itself, on
+# fail on a fresh machine (and prometheus would listen on every address's
+# port 9090); the project only ever starts them itself, on
 # loopback ports of its own. So service starts are refused for the length of
 # the install (policy-rc.d), unless the machine already has a policy.
 set -eu
