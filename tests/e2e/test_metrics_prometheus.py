@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import re
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -19,6 +20,7 @@ import urllib.request
 from tests.e2e.servers import (BINARY, OTHER_LOOPBACK, ServerTestCase, fill, free_port,
                                http_fetch, make_database, nginx_location, port_open, read_text,
                                shipped, spoofed_forwarding, wait_for)
+from tests.integration.support import children_of
 
 RESPONDER_USER, RESPONDER_GROUP = "nobody", "nogroup"  # conf/spawn-fcgi.sh's defaults.
 TOKEN = "e2e-metrics-token-7c31d9a05e"
@@ -37,6 +39,8 @@ CACHE_SUCCESS_MS = 60000  # ready's result answers every later request of the te
 TOP_REQUESTS, READY_REQUESTS, READY_CGI_REQUESTS = 7, 5, 2
 JOBS_REQUESTS, MAINTENANCE_REQUESTS = 3, 2
 FAILED_JOBS = 2  # jobs' callable wants none.
+WORKERS = 2  # conf/spawn-fcgi.sh's --workers.
+REPLACEMENT_TIMEOUT_S = 15.0
 
 # The configuration: the top-level check on the database, ready cached,
 # jobs failing in its callable, maintenance drained (its drain file exists
@@ -171,7 +175,7 @@ class MetricsPrometheusTest(ServerTestCase):
         socket, nginx with the shipped upstream and location snippets;
         returns nginx's port."""
         socket_path = self.path("healthcheck.sock")
-        self.spawn_responder(config, socket_path=socket_path)
+        self.responder = self.spawn_responder(config, socket_path=socket_path)
         upstream = fill(shipped("nginx/healthcheck-upstream-unix.conf"),
                         {"/run/healthcheck/healthcheck.sock": socket_path})
         port = free_port()
@@ -211,6 +215,28 @@ class MetricsPrometheusTest(ServerTestCase):
         self.assertEqual(got_headers.get("content-type"), METRICS_TYPE)
         return body.decode("utf-8")
 
+    def kill_every_worker(self, port, bearer):
+        """SIGKILL to both workers (spawn-fcgi -n execs the master, whose
+        children they are); returns the metrics once the master has
+        replaced them and says so."""
+        master = self.responder.process.pid
+        workers = children_of(master)
+        self.assertEqual(len(workers), WORKERS, read_text(self.nginx_error_log))
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        replaced = {}
+
+        def restarts_counted():
+            status, _, body = http_fetch(port, "/health/metrics", bearer)
+            if status != 200:  # nginx's kept connection to a killed worker.
+                return False
+            replaced["samples"] = parse_exposition(body.decode("utf-8"))[1]
+            return value(replaced["samples"], "healthcheck_worker_restarts_total") == WORKERS
+        wait_for(restarts_counted, timeout=REPLACEMENT_TIMEOUT_S,
+                 what="healthcheck_worker_restarts_total %d" % WORKERS)
+        self.assertTrue(set(children_of(master)).isdisjoint(workers))
+        return replaced["samples"]
+
     def assertPromtoolAccepts(self, text):
         checked = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(),
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -222,7 +248,7 @@ class MetricsPrometheusTest(ServerTestCase):
         self.assertEqual(status, 403, body[:300])
         self.assertNotIn(b"healthcheck_", body)
 
-    def assertCounts(self, types, samples, started):
+    def assertCounts(self, types, samples, started, restarts=0):
         """Exactly the requests sent: the series the spec names, with their types."""
         for family, kind in {"healthcheck_build_info": "gauge",
                              "healthcheck_requests_total": "counter",
@@ -275,7 +301,7 @@ class MetricsPrometheusTest(ServerTestCase):
         for labels, stamp in last.items():
             self.assertTrue(started - 1 <= stamp <= time.time() + 1, (dict(labels), stamp))
         self.assertEqual(series_of(samples, "healthcheck_worker_restarts_total"),
-                         {frozenset(): 0})
+                         {frozenset(): restarts})
         for name, labels in samples:
             self.assertNotEqual(dict(labels).get("probe"), "metrics", name)
 
@@ -395,6 +421,12 @@ class MetricsPrometheusTest(ServerTestCase):
         self.assertNoMetrics(port, {"Authorization": "Basic " + TOKEN})
         # Asking for the metrics again (and the refusals) counted nothing.
         self.assertEqual(parse_exposition(self.metrics(port, bearer))[1], samples)
+        # The counts are the machine's, not a process's: they outlive every
+        # worker that made them (whose requests the workers that answer
+        # /metrics now never saw).
+        after = self.kill_every_worker(port, bearer)
+        self.assertCounts(types, after, started, restarts=WORKERS)
+        samples = after
 
         self.start_prometheus(port)
         self.wait_for_scrapes()
