@@ -387,7 +387,7 @@ class MetricsPrometheusTest(ServerTestCase):
             self.assertEqual(self.query('%s{job="healthcheck"}' % name), expected, name)
         self.assertEqual(self.query('healthcheck_requests_total{probe="",outcome="healthy"}'),
                          {frozenset({("outcome", "healthy")}): TOP_REQUESTS})
-        self.assertEqual(self.query('healthcheck_requests_total{probe="ready"}'),
+        self.assertEqual(self.query('healthcheck_requests_total{probe="ready",outcome="healthy"}'),
                          {frozenset({("probe", "ready"), ("outcome", "healthy")}):
                           READY_REQUESTS + READY_CGI_REQUESTS})
         # A series written twice, which promtool lets pass, Prometheus counts
@@ -395,8 +395,8 @@ class MetricsPrometheusTest(ServerTestCase):
         own = "http://127.0.0.1:%d/metrics" % self.prometheus_port
         with urllib.request.urlopen(own, timeout=10) as answer:
             own_metrics = answer.read().decode()
-        duplicates = re.search(r"^prometheus_target_scrapes_sample_duplicate_timestamp_total (\S+)$",
-                               own_metrics, re.M)
+        duplicates = re.search(r"^prometheus_target_scrapes_sample_duplicate_timestamp_total"
+                               r" (\S+)$", own_metrics, re.M)
         self.assertIsNotNone(duplicates, own_metrics[:500])
         self.assertEqual(float(duplicates.group(1)), 0)
 
