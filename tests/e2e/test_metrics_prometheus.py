@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 
 from tests.e2e.servers import (BINARY, OTHER_LOOPBACK, ServerTestCase, fill, free_port,
-                               http_fetch, make_database, nginx_location, port_open, read_text,
+                               http_fetch, make_database, nginx_location, read_text,
                                shipped, spoofed_forwarding, wait_for)
 from tests.integration.support import children_of
 
@@ -336,8 +336,18 @@ class MetricsPrometheusTest(ServerTestCase):
                     PROMETHEUS, "--config.file=" + config, "--storage.tsdb.path=" + data,
                     "--web.listen-address=127.0.0.1:%d" % port,
                     "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-                   "prometheus.log", lambda: port_open(port))
+                   "prometheus.log", self.prometheus_ready)
         return port
+
+    def prometheus_ready(self):
+        """/-/ready answers 200: the port opens while the storage still
+        loads, when every query answers 503."""
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/-/ready" % self.prometheus_port,
+                                        timeout=2) as answer:
+                return answer.status == 200
+        except OSError:  # Refused, or urllib.error.HTTPError 503.
+            return False
 
     def prometheus_api(self, path, **query):
         url = "http://127.0.0.1:%d%s?%s" % (self.prometheus_port, path,
