@@ -302,6 +302,9 @@ class MetricsPrometheusTest(ServerTestCase):
             self.assertTrue(started - 1 <= stamp <= time.time() + 1, (dict(labels), stamp))
         self.assertEqual(series_of(samples, "healthcheck_worker_restarts_total"),
                          {frozenset(): restarts})
+        # README: 0 would mean the process answering counts alone.
+        self.assertEqual(types.get("healthcheck_metrics_shared"), "gauge")
+        self.assertEqual(series_of(samples, "healthcheck_metrics_shared"), {frozenset(): 1})
         for name, labels in samples:
             self.assertNotEqual(dict(labels).get("probe"), "metrics", name)
 
