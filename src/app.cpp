@@ -14,6 +14,7 @@
 #include "backends/server_support.h"
 #include "callables/command_callable.h"
 #include "callables/sql_callable.h"
+#include "driver_handover.h"
 #include "health_json.h"
 #include "metrics_page.h"
 #include "shared_result.h"
@@ -216,15 +217,14 @@ std::shared_ptr<const App> BuildApp(Config config) {
   if (config.cursor_backend) {
     CursorBackendSettings settings = *config.cursor_backend;
     // main() hands a configuration whose driver this program lacks to the
-    // program that has it, and a reload refuses one (CheckDriverLinked).
+    // program that has it, and a reload refuses one; an App built from one
+    // anyway fails its checks with the same reason.
     CursorBuilder open = LinkedCursorBuilder(settings.driver);
+    Status linked = CheckDriverLinked(config);
     app->registry.add(std::string(kCursorBackendName),
-                      [settings, open](const Deadline& deadline,
-                                       WorkerContext& worker) -> Result<std::shared_ptr<Dependency>> {
-                        if (open == nullptr) {
-                          return Status::Error(std::string("this program has no ") +
-                                               DriverName(settings.driver) + " driver");
-                        }
+                      [settings, open, linked](const Deadline& deadline,
+                                               WorkerContext& worker) -> Result<std::shared_ptr<Dependency>> {
+                        if (!linked.ok()) return linked;
                         Result<std::shared_ptr<Cursor>> cursor = open(settings, deadline, worker);
                         if (!cursor.ok()) return cursor.status();
                         return std::shared_ptr<Dependency>(cursor.value());

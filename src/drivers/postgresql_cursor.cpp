@@ -105,6 +105,8 @@ bool SqlStateIs(const PGresult* result, const char* state) {
 
 ValueKind KindOf(Oid type) {
   if (type == kBoolOid) return ValueKind::kBoolean;
+  // Zero in every IntervalStyle is the one interval without a digit but 0.
+  if (type == kIntervalOid) return ValueKind::kDuration;
   for (Oid number : kNumberOids) {
     if (type == number) return ValueKind::kNumber;
   }
@@ -118,8 +120,6 @@ Result<bool> FirstValue(const PGresult* result) {
   if (PQgetisnull(result, 0, 0)) return false;
   std::string_view value(PQgetvalue(result, 0, 0), static_cast<size_t>(PQgetlength(result, 0, 0)));
   Oid type = PQftype(result, 0);
-  // Zero in every IntervalStyle is the one interval without a digit but 0.
-  if (type == kIntervalOid) return value.find_first_of("123456789") != std::string_view::npos;
   if (type == kByteaOid) return !value.empty() && value != "\\x";
   return IsTruthy(value, KindOf(type));
 }

@@ -20,7 +20,22 @@ class DriverCase(TestCase):
     password at the end."""
 
     DRIVER = None  # "mysql" or "postgresql"
+    # The class's server (a db_servers class, made with SERVER_OPTIONS),
+    # started once for the class; None: the tests make their own.
+    SERVER = None
+    SERVER_OPTIONS = {}
     db = None
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.SERVER is not None:
+            cls.db = cls.SERVER(**cls.SERVER_OPTIONS)
+            cls.db.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.SERVER is not None:
+            cls.db.close()
 
     def setUp(self):
         super().setUp()

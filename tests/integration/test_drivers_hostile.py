@@ -12,48 +12,18 @@ import time
 import unittest
 
 from tests.integration.db_servers import PASSWORD, PostgresServer
-from tests.integration.support import BINARY, FAILURE_BODY, SUCCESS_BODY, TestCase
+from tests.integration.driver_support import DriverCase
+from tests.integration.support import BINARY, SUCCESS_BODY, TestCase
 
-# The program build/healthcheck hands a postgresql check over to.
-DRIVER_PROGRAM = os.path.join(os.path.dirname(BINARY), "healthcheck-postgresql")
 CHECK_TIMEOUT_S = 15
 
 
-class PostgresqlHostile(TestCase):
+
+class PostgresqlHostile(DriverCase):
     """One PostgreSQL for the class."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.db = PostgresServer()
-        cls.db.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.db.close()
-
-    def config(self, callable_sql=None, password=PASSWORD, timeout_ms=2000, **cursor):
-        """A config checking the server as hc over TCP, with the password in a 0600 file."""
-        password_file = self.path("password")
-        with open(password_file, "w") as out:
-            out.write(password + ("\n" if password else ""))
-        os.chmod(password_file, 0o600)
-        settings = {"driver": "postgresql", "host": self.db.host, "port": self.db.port,
-                    "username": self.db.username, "database": self.db.database,
-                    "password_file": "password"}
-        settings.update(cursor)
-        config = {"services": ["cursor_backend"], "cursor_backend": settings,
-                  "timeout_ms": timeout_ms}
-        if callable_sql:
-            config["callable"] = {"sql": callable_sql}
-        return self.write_config(json.dumps(config))
-
-    def check(self, config, env=None):
-        """--check: (exit code, stdout, stderr)."""
-        completed = self.run_binary(["--config", config, "--check"], env=env,
-                                    timeout=CHECK_TIMEOUT_S)
-        stderr = completed.stderr.decode(errors="replace")
-        self.assertNotIn(PASSWORD, stderr)
-        return completed.returncode, completed.stdout, stderr
+    DRIVER = "postgresql"
+    SERVER = PostgresServer
 
     def large_objects(self):
         return int(self.db.admin_sql("SELECT count(*) FROM pg_largeobject_metadata").strip())
@@ -73,7 +43,7 @@ class PostgresqlHostile(TestCase):
         before = self.large_objects()
         self.addCleanup(self.db.admin_sql,
                         "SELECT lo_unlink(oid) FROM pg_largeobject_metadata")
-        code, _, stderr = self.check(self.config(
+        code, _, stderr, _ = self.check(self.config(
             callable_sql="SELECT lo_from_bytea(0, 'written by a health check') > 0"))
         self.assertEqual(self.large_objects(), before,
                          "a large object was written (check exit %d, %s)" % (code, stderr))
@@ -93,7 +63,7 @@ class PostgresqlHostile(TestCase):
         listener.stdin.write(b"LISTEN jobs;\nSELECT pg_sleep(1.5);\nSELECT 'done';\n")
         listener.stdin.flush()
         time.sleep(0.5)  # LISTEN is in effect before the check runs.
-        code, stdout, stderr = self.check(self.config(
+        code, stdout, stderr, _ = self.check(self.config(
             callable_sql="SELECT 1 FROM pg_notify('jobs', 'from the health check')"))
         output, _ = listener.communicate(timeout=10)
         self.assertIn(b"done", output)
@@ -119,7 +89,7 @@ class PostgresqlHostile(TestCase):
                           "'pg_catalog.nonexistent'")
         self.addCleanup(self.db.admin_sql,
                         "ALTER ROLE hc IN DATABASE app RESET default_text_search_config")
-        code, stdout, stderr = self.check(self.config())
+        code, stdout, stderr, _ = self.check(self.config())
         self.assertEqual((code, stdout.strip()), (0, SUCCESS_BODY), stderr)
         self.assertNotIn("WARNING", stderr)
 
@@ -135,7 +105,7 @@ class PostgresqlHostile(TestCase):
         says; the environment only when no password is configured at all,
         as the driver's own comment says."""
         config = self.config(password="")
-        code, stdout, stderr = self.check(config, env=dict(os.environ, PGPASSWORD=PASSWORD))
+        code, stdout, stderr, _ = self.check(config, env=dict(os.environ, PGPASSWORD=PASSWORD))
         self.assertNotEqual((code, stdout.strip()), (0, SUCCESS_BODY),
                             "an empty password_file passed with PGPASSWORD's password")
 
@@ -157,7 +127,7 @@ class PostgresqlHostile(TestCase):
         config = self.write_config(json.dumps({
             "services": ["cursor_backend"],
             "cursor_backend": {"driver": "postgresql", "env_file": "app.env"}}))
-        code, stdout, stderr = self.check(config)
+        code, stdout, stderr, _ = self.check(config)
         if code != 0:
             self.assertIn("byte order mark", stderr, "the BOM was neither skipped nor named")
 

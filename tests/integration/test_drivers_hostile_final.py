@@ -3,10 +3,7 @@ a second connection, SET STATEMENT ... FOR, the row-by-row result) and of
 reloads under load, against a real MariaDB started by the tests. Each test
 pins down one defect; its docstring says what happened, what was expected
 and where it comes from. What held up is in the review's report."""
-import json
-import os
 import signal
-import subprocess
 import threading
 import time
 
@@ -21,15 +18,7 @@ WORKERS = 2
 
 class FinalMysqlReview(DriverCase):
     DRIVER = "mysql"
-
-    @classmethod
-    def setUpClass(cls):
-        cls.db = MariaDBServer()
-        cls.db.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.db.close()
+    SERVER = MariaDBServer
 
     def kill_connections_of_hc(self):
         ids = self.db.admin_sql("SELECT id FROM information_schema.processlist "

@@ -22,15 +22,7 @@ class MysqlCase(DriverCase):
     """One MariaDB for the class; tests that stop or kill a server make their own."""
 
     DRIVER = "mysql"
-
-    @classmethod
-    def setUpClass(cls):
-        cls.db = MariaDBServer()
-        cls.db.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.db.close()
+    SERVER = MariaDBServer
 
 
 class HealthyServer(MysqlCase):
@@ -177,13 +169,7 @@ class Faults(MysqlCase):
 class OwnServer(MysqlCase):
     """Faults that stop, kill or restart the server: a server of their own."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.db = None
-
-    @classmethod
-    def tearDownClass(cls):
-        pass
+    SERVER = None
 
     def setUp(self):
         super().setUp()
@@ -279,10 +265,7 @@ class OwnServer(MysqlCase):
 
 class Tls(MysqlCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.db = MariaDBServer(tls=True)
-        cls.db.start()
+    SERVER_OPTIONS = {"tls": True}
 
     def test_tls_with_the_right_ca_passes(self):
         code, _, stderr, _ = self.check(self.config(ssl_ca=self.db.ca_file))

@@ -40,14 +40,7 @@ class PostgresqlCase(DriverCase):
 
     DRIVER = "postgresql"
 
-    @classmethod
-    def setUpClass(cls):
-        cls.db = PostgresServer()
-        cls.db.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.db.close()
+    SERVER = PostgresServer
 
 
 class HealthyServer(PostgresqlCase):
@@ -347,10 +340,7 @@ class OwnServer(PostgresqlCase):
 
 class Tls(PostgresqlCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.db = PostgresServer(tls=True)
-        cls.db.start()
+    SERVER_OPTIONS = {"tls": True}
 
     def test_tls_with_the_right_ca_passes(self):
         code, _, stderr, _ = self.check(self.config(ssl_ca=self.db.ca_file))
