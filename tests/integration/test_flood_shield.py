@@ -9,6 +9,7 @@ import threading
 import time
 
 from tests.integration import fastcgi_wire
+from tests.integration.shield_support import runs_of
 from tests.integration.support import BINARY, SUCCESS_BODY, TestCase
 
 SLACK_S = 0.5
@@ -16,15 +17,6 @@ COUNTER = """#!/bin/sh
 echo run >> "$0.runs"
 exit 0
 """
-
-
-def runs_of(program):
-    """How many times the counting `program` ran."""
-    try:
-        with open(program + ".runs") as runs:
-            return len(runs.readlines())
-    except FileNotFoundError:
-        return 0
 
 
 class FloodShield(TestCase):

@@ -19,7 +19,7 @@ import time
 import unittest
 
 from tests.integration import fastcgi_wire
-from tests.integration import test_shield_hostile as hostile
+from tests.integration.shield_support import kill_at_cleanup, lock_is_held
 from tests.integration.support import BINARY, SUCCESS_BODY, TestCase, alive, children_of, wait_until
 
 # The record's layout (src/shared_result.cpp, struct Record then LeadMark).
@@ -178,7 +178,7 @@ class KilledLeader(ShieldFaultsBase):
         self.assertEqual(len(self.runs()), 1, "single flight: one run while it is slow")
         leader = self.runs()[0][0]
         self.assertIn(leader, workers_before, "the check's parent is not a worker")
-        self.assertTrue(hostile.lock_is_held(self.shared_file()))
+        self.assertTrue(lock_is_held(self.shared_file()))
         self.set_slow(0)
         killed_at = time.monotonic()
         os.kill(leader, signal.SIGKILL)
@@ -213,7 +213,7 @@ class KilledLeader(ShieldFaultsBase):
         self.set_healthy(True)
         self.assertTrue(wait_until(lambda: SUCCESS_BODY in fastcgi_wire.fetch(address, timeout=10).stdout,
                                    timeout=10), "a recovery never showed after the kill")
-        self.assertFalse(hostile.lock_is_held(self.shared_file()))
+        self.assertFalse(lock_is_held(self.shared_file()))
 
     def test_a_cgi_process_killed_while_leading_leaves_nothing_stuck(self):
         """A CGI process leads a slow check and is SIGKILLed; a CGI request
@@ -428,14 +428,9 @@ class OtherBootClocks(ShieldFaultsBase):
         leader = subprocess.Popen(self.ahead(86400) + [BINARY], env=self.cgi_env(),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        def stop():
-            if leader.poll() is None:
-                leader.send_signal(signal.SIGCONT)
-                leader.kill()
-            leader.wait(5)
-        self.addCleanup(stop)
+        kill_at_cleanup(self, leader)
         self.assertTrue(wait_until(lambda: glob.glob(os.path.join(self.shared, "health-*.result"))
-                                   and hostile.lock_is_held(self.shared_file()), timeout=5),
+                                   and lock_is_held(self.shared_file()), timeout=5),
                         "the leader never took the lock")
         leader.send_signal(signal.SIGSTOP)
         time.sleep(1.0)  # Past the check's 700 ms timeout.

@@ -5,7 +5,6 @@ a unix socket, and are bounded (a few seconds each).
 
 Every test here FAILED on the branch issue-13-wip when it was written; the
 docstring of each says what goes wrong and why."""
-import fcntl
 import glob
 import json
 import os
@@ -15,38 +14,8 @@ import threading
 import time
 
 from tests.integration import fastcgi_wire
+from tests.integration.shield_support import kill_at_cleanup, lock_is_held, runs_of, write_program
 from tests.integration.support import BINARY, SUCCESS_BODY, TestCase, wait_until
-
-
-def write_program(path, body):
-    with open(path, "w") as out:
-        out.write("#!/bin/sh\n" + body + "\n")
-    os.chmod(path, 0o755)
-
-
-def runs_of(program):
-    try:
-        with open(program + ".runs") as runs:
-            return len(runs.readlines())
-    except FileNotFoundError:
-        return 0
-
-
-def lock_is_held(path):
-    """Whether some process holds the flock of the shared file `path` (a
-    leader running its check)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
 
 
 class ShieldHostile(TestCase):
@@ -79,12 +48,7 @@ class ShieldHostile(TestCase):
         leader = subprocess.Popen([BINARY], env=self.cgi_env(config), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
 
-        def stop():
-            if leader.poll() is None:
-                leader.send_signal(signal.SIGCONT)
-                leader.kill()
-            leader.wait(5)
-        self.addCleanup(stop)
+        kill_at_cleanup(self, leader)
         self.assertTrue(wait_until(lambda: any(lock_is_held(shared_file) for shared_file in
                                                glob.glob(os.path.join(folder, "health-*.result"))),
                                    timeout=5),
