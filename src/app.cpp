@@ -54,6 +54,7 @@ HealthCheck MakeCheck(const Config& config, const CheckSettings& settings, const
     char suffix[32];
     snprintf(suffix, sizeof suffix, "-%016llx.result", static_cast<unsigned long long>(check.fingerprint));
     check.shared_file = config.cache_folder + "/" + (probe.empty() ? "health" : "probe-" + probe) + suffix;
+    check.shared_view = std::make_shared<SharedResultView>(check.shared_file, check.fingerprint);
   }
   check.probe = probe;
   check.services = settings.services;
@@ -110,25 +111,31 @@ CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext&
 // when it is fresh, this request's own run when no one else is running it,
 // else the run under way's (shared_result.h). A shared failure is logged
 // again, so every failed answer has its reason in the log.
-Response AnswerShielded(const Request& request, const HealthCheck& check, const App& app,
-                        WorkerContext& worker, Log& log) {
+// The shield's outcome for this request: the kept view's fresh result
+// (no system call), else ShieldedCheck's through the file.
+SharedOutcome ShieldedOutcome(const HealthCheck& check, const App& app, WorkerContext& worker, Log& log) {
+  CacheWindow window{check.cache->success_ms, check.cache->failure_ms};
+  if (std::optional<SharedOutcome> fresh = check.shared_view->Fresh(BootClockNowNs(), window)) return *fresh;
   Result<SharedResult> shared = SharedResult::Open(check.shared_file, check.fingerprint);
   if (!shared.ok() && FirstTimeFor(check.shared_file)) {
     log.error(LogPrefix(check) + shared.status().message() + "; checking alone (said once)");
   }
-  bool ran = false;
-  SharedOutcome outcome = ShieldedCheck(
-      shared.ok() ? &shared.value() : nullptr, CacheWindow{check.cache->success_ms, check.cache->failure_ms},
-      check.timeout_ms, Deadline::FromNow(check.timeout_ms), [&] {
-        ran = true;
-        CheckOutcome own = RunCounted(check, app, worker, log);
-        SharedOutcome result;
-        result.healthy = own.healthy;
-        for (const CheckRecord& record : own.records) {
-          if (!record.passed) result.reason = DescribeFailure(record);
-        }
-        return result;
-      });
+  return ShieldedCheck(shared.ok() ? &shared.value() : nullptr, window, check.timeout_ms,
+                       Deadline::FromNow(check.timeout_ms), [&] {
+                         CheckOutcome own = RunCounted(check, app, worker, log);
+                         SharedOutcome result;
+                         result.healthy = own.healthy;
+                         for (const CheckRecord& record : own.records) {
+                           if (!record.passed) result.reason = DescribeFailure(record);
+                         }
+                         return result;
+                       });
+}
+
+Response AnswerShielded(const Request& request, const HealthCheck& check, const App& app,
+                        WorkerContext& worker, Log& log) {
+  SharedOutcome outcome = ShieldedOutcome(check, app, worker, log);
+  bool ran = outcome.source == OutcomeSource::kOwnRun;
   if (app.counters && outcome.source == OutcomeSource::kCache) {
     app.counters->CountCacheHit(check.metrics_slot);
   } else if (app.counters && outcome.source == OutcomeSource::kSharedRun) {

@@ -3,6 +3,8 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <atomic>
 #include <cstdint>
@@ -97,5 +99,19 @@ GuardedMapping::~GuardedMapping() {
 }
 
 bool GuardedMapping::lost() const { return slot_ >= 0 && g_slots[slot_].lost.load(); }
+
+bool IsDue(std::atomic<int64_t>& next_look_ms) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);  // No system call: the vDSO's.
+  int64_t now_ms = static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+  int64_t next = next_look_ms.load(std::memory_order_relaxed);
+  return now_ms >= next && next_look_ms.compare_exchange_strong(next, now_ms + kLookEveryMs);
+}
+
+bool IsStillTheFile(const std::string& path, const MappedFile& identity, size_t bytes) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0 && info.st_dev == identity.device && info.st_ino == identity.inode &&
+         static_cast<size_t>(info.st_size) >= bytes;
+}
 
 }  // namespace healthcheck

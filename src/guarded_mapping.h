@@ -6,7 +6,12 @@
 // owner sees lost() and maps the file again.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
 namespace healthcheck {
 
@@ -31,5 +36,25 @@ class GuardedMapping {
   size_t bytes_ = 0;
   int slot_ = -1;  // In the handler's table; -1 for private memory.
 };
+
+// Which file a mapping was made from.
+struct MappedFile {
+  dev_t device = 0;
+  ino_t inode = 0;
+};
+
+// A kept mapping is looked at again at most this often: a stat a second,
+// not one per request.
+inline constexpr int64_t kLookEveryMs = 1000;
+// Mappings one keeper may make: a file replaced faster than this, forever,
+// is left alone, and the keeper goes on with the last.
+inline constexpr size_t kMostMappings = 16;
+
+// Whether a look at a kept file is due; true for one caller a second,
+// which then owns the look.
+bool IsDue(std::atomic<int64_t>& next_look_ms);
+
+// Whether `path` is still the file `identity` names, with at least `bytes`.
+bool IsStillTheFile(const std::string& path, const MappedFile& identity, size_t bytes);
 
 }  // namespace healthcheck

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "request.h"
 #include "response.h"
+#include "shared_result.h"
 
 namespace healthcheck {
 
@@ -37,6 +39,8 @@ struct HealthCheck {
   std::optional<CacheSettings> cache;
   std::string shared_file;
   uint64_t fingerprint = 0;
+  // This process's kept look at shared_file, for the fresh results.
+  std::shared_ptr<SharedResultView> shared_view;
   size_t metrics_slot = 0;  // Its place among the App's counted checks.
 };
 

@@ -19,11 +19,6 @@ namespace healthcheck {
 namespace {
 
 constexpr uint64_t kMagic = 0x31544e4355434348;  // "HCCUCNT1"
-// A process looks at the file at most this often (KeepMapped).
-constexpr int64_t kLookEveryMs = 1000;
-// Mappings one MachineCounters may make: a file that keeps being replaced
-// faster than this is left alone, and this process goes on in the last.
-constexpr size_t kMostMappings = 16;
 // How long setting the file up may wait for another process doing it.
 constexpr int kSetUpTries = 100;  // 1 ms each.
 
@@ -54,12 +49,6 @@ size_t BytesOf(const std::vector<CheckShape>& shapes) {
   size_t bytes = sizeof(Header);
   for (const CheckShape& shape : shapes) bytes += sizeof(CheckCounts) + shape.steps.size() * sizeof(StepCounts);
   return bytes;
-}
-
-int64_t CoarseNowMs() {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
 }
 
 int64_t UnixNowMs() {
@@ -96,7 +85,7 @@ std::unique_ptr<MachineCounters> MachineCounters::Open(const std::string& folder
   std::unique_ptr<MachineCounters> counters(new MachineCounters(folder + name, std::move(shapes), layout));
   std::lock_guard<std::mutex> hold(counters->remap_mutex_);
   counters->MapAgain();
-  counters->next_look_ms_ = CoarseNowMs() + kLookEveryMs;
+  IsDue(counters->next_look_ms_);  // The first look is a second from now.
   return counters;
 }
 
@@ -160,8 +149,7 @@ void MachineCounters::MapAgain() {
   auto mapping = std::make_unique<GuardedMapping>(fd, bytes_);
   close(fd);
   if (mapping->data() == nullptr) return go_private("it cannot be mapped");
-  device_ = info.st_dev;
-  inode_ = info.st_ino;
+  identity_ = MappedFile{info.st_dev, info.st_ino};
   base_.store(mapping->data(), std::memory_order_release);
   mappings_.push_back(std::move(mapping));
   if (!shared_ && mappings_.size() > 1) SetProblem("counting in " + path_ + " again");
@@ -169,15 +157,9 @@ void MachineCounters::MapAgain() {
 }
 
 void MachineCounters::KeepMapped() {
-  int64_t now = CoarseNowMs();
-  if (now < next_look_ms_.load(std::memory_order_relaxed)) return;
-  std::unique_lock<std::mutex> hold(remap_mutex_, std::try_to_lock);
-  if (!hold.owns_lock()) return;  // Another thread is looking.
-  next_look_ms_ = now + kLookEveryMs;
-  struct stat info;
-  bool still = shared_ && !mappings_.back()->lost() && stat(path_.c_str(), &info) == 0 &&
-               info.st_dev == device_ && info.st_ino == inode_ &&
-               static_cast<size_t>(info.st_size) == bytes_;
+  if (!IsDue(next_look_ms_)) return;
+  std::lock_guard<std::mutex> hold(remap_mutex_);
+  bool still = shared_ && !mappings_.back()->lost() && IsStillTheFile(path_, identity_, bytes_);
   if (!still) MapAgain();
 }
 

@@ -24,8 +24,6 @@
 #include <string>
 #include <vector>
 
-#include <sys/types.h>
-
 #include "guarded_mapping.h"
 
 namespace healthcheck {
@@ -120,8 +118,7 @@ class MachineCounters {
   // stays until the end, since a thread may still be adding to it.
   std::vector<std::unique_ptr<GuardedMapping>> mappings_;
   std::atomic<bool> shared_{false};  // Mapped from the file, not private memory.
-  dev_t device_ = 0;  // The file now mapped.
-  ino_t inode_ = 0;
+  MappedFile identity_;  // The file now mapped, when shared_.
   std::mutex problem_mutex_;
   std::string problem_;
   std::atomic<bool> has_problem_{false};

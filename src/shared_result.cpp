@@ -124,10 +124,12 @@ SharedResult::~SharedResult() {
   if (fd_ >= 0) close(fd_);  // Closing gives a lead up too.
 }
 
-std::optional<SharedOutcome> SharedResult::Read() const {
-  Record record;
-  if (pread(fd_, &record, sizeof record, 0) != static_cast<ssize_t>(sizeof record)) return std::nullopt;
-  if (record.magic != kMagic || record.version != kVersion || record.fingerprint != fingerprint_ ||
+namespace {
+
+// The outcome `record` holds, when it is whole, of this build, this boot
+// and `fingerprint`.
+std::optional<SharedOutcome> Decode(const Record& record, uint64_t fingerprint) {
+  if (record.magic != kMagic || record.version != kVersion || record.fingerprint != fingerprint ||
       record.reason_length > kMaxReasonBytes || record.checksum != ChecksumOf(record) ||
       std::string(record.boot_id, strnlen(record.boot_id, kBootIdBytes)) != BootId()) {
     return std::nullopt;
@@ -139,11 +141,25 @@ std::optional<SharedOutcome> SharedResult::Read() const {
   return outcome;
 }
 
+// Whether `outcome` may answer a request arriving at `now_ns`: started no
+// later than now (else it is another boot's clock) and within its window.
+bool IsFresh(const SharedOutcome& outcome, int64_t now_ns, const CacheWindow& window) {
+  if (outcome.started_ns > now_ns) return false;
+  int64_t window_ms = outcome.healthy ? window.success_ms : window.failure_ms;
+  return now_ns - outcome.started_ns < window_ms * 1000000;
+}
+
+}  // namespace
+
+std::optional<SharedOutcome> SharedResult::Read() const {
+  Record record;
+  if (pread(fd_, &record, sizeof record, 0) != static_cast<ssize_t>(sizeof record)) return std::nullopt;
+  return Decode(record, fingerprint_);
+}
+
 std::optional<SharedOutcome> SharedResult::Fresh(int64_t now_ns, const CacheWindow& window) const {
   std::optional<SharedOutcome> outcome = Read();
-  if (!outcome || outcome->started_ns > now_ns) return std::nullopt;  // None, or from before a boot.
-  int64_t window_ms = outcome->healthy ? window.success_ms : window.failure_ms;
-  if (now_ns - outcome->started_ns >= window_ms * 1000000) return std::nullopt;
+  if (!outcome || !IsFresh(*outcome, now_ns, window)) return std::nullopt;
   return outcome;
 }
 
@@ -273,6 +289,53 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int
     std::this_thread::sleep_for(std::min(pause, std::chrono::milliseconds(deadline.remaining_ms() + 1)));
     pause = std::min(pause * 2, kLongestWaitPause);
   }
+}
+
+}  // namespace healthcheck
+
+namespace healthcheck {
+
+SharedResultView::SharedResultView(std::string path, uint64_t fingerprint)
+    : path_(std::move(path)), fingerprint_(fingerprint) {}
+
+SharedResultView::~SharedResultView() = default;
+
+std::optional<SharedOutcome> SharedResultView::Fresh(int64_t now_ns, const CacheWindow& window) {
+  LookAgainIfDue();
+  const char* data = data_.load(std::memory_order_acquire);
+  if (data == nullptr) return std::nullopt;
+  // A copy, checked whole: a record being written as it is copied fails
+  // its checksum, and the request goes the long way.
+  Record record;
+  memcpy(&record, data, sizeof record);
+  std::optional<SharedOutcome> outcome = Decode(record, fingerprint_);
+  if (!outcome || !IsFresh(*outcome, now_ns, window)) return std::nullopt;
+  outcome->source = OutcomeSource::kCache;
+  return outcome;
+}
+
+void SharedResultView::LookAgainIfDue() {
+  if (!IsDue(next_look_ms_)) return;
+  std::unique_lock<std::mutex> hold(mutex_, std::try_to_lock);
+  if (!hold.owns_lock()) return;  // Another thread is looking.
+  const GuardedMapping* current = mappings_.empty() ? nullptr : mappings_.back().get();
+  if (current != nullptr && !current->lost() && IsStillTheFile(path_, identity_, sizeof(Record))) return;
+  if (mappings_.size() >= kMostMappings) return;
+  data_.store(nullptr, std::memory_order_release);
+  // Only an existing file of our own, whole: the leader makes it.
+  int fd = open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return;
+  struct stat info;
+  if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_uid == geteuid() &&
+      static_cast<size_t>(info.st_size) >= sizeof(Record)) {
+    auto mapping = std::make_unique<GuardedMapping>(fd, sizeof(Record));
+    if (mapping->data() != nullptr) {
+      identity_ = MappedFile{info.st_dev, info.st_ino};
+      data_.store(mapping->data(), std::memory_order_release);
+      mappings_.push_back(std::move(mapping));
+    }
+  }
+  close(fd);
 }
 
 }  // namespace healthcheck

@@ -13,12 +13,17 @@
 // unwritable, someone else's), the worst case is that the check runs again.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "deadline.h"
+#include "guarded_mapping.h"
 #include "status.h"
 
 namespace healthcheck {
@@ -91,6 +96,36 @@ class SharedResult {
   int fd_ = -1;
   uint64_t fingerprint_ = 0;
   bool leading_ = false;
+};
+
+// A process's kept look at one shared result file, so that a request a
+// fresh result answers makes no system call: SharedResult opens the file
+// and reads it (four calls or more), this maps it once and reads memory.
+// The file is looked at again at most once a second, and mapped anew when
+// it was truncated, deleted or replaced. Only answers fresh results: the
+// lead, the wait and the record's writing stay with SharedResult.
+class SharedResultView {
+ public:
+  SharedResultView(std::string path, uint64_t fingerprint);
+  ~SharedResultView();
+  SharedResultView(const SharedResultView&) = delete;
+  SharedResultView& operator=(const SharedResultView&) = delete;
+
+  // As SharedResult::Fresh, with source kCache.
+  std::optional<SharedOutcome> Fresh(int64_t now_ns, const CacheWindow& window);
+
+ private:
+  void LookAgainIfDue();
+
+  const std::string path_;
+  const uint64_t fingerprint_;
+  std::atomic<const char*> data_{nullptr};
+  std::atomic<int64_t> next_look_ms_{0};
+  std::mutex mutex_;
+  // Every mapping made, the current one last: a thread may still be
+  // reading an older one, so they go with the view.
+  std::vector<std::unique_ptr<GuardedMapping>> mappings_;
+  MappedFile identity_;
 };
 
 // The shield: the fresh recorded outcome; else, when no one is running the

@@ -211,3 +211,48 @@ TEST_CASE("a lead older than a check may last is a stopped leader's: the request
   CHECK(runs == 1);
   CHECK(outcome.healthy);
 }
+
+TEST_CASE("the kept view answers what the file holds, and notices a file truncated or replaced") {
+  TempDir dir;
+  std::string path = dir.file("ready.state");
+  SharedResultView view(path, 7);
+  CacheWindow window{3000, 3000};
+  int64_t now = BootClockNowNs();
+  CHECK_FALSE(view.Fresh(now, window).has_value());  // No file yet: nothing, and no crash.
+  {
+    SharedResult shared = OpenOrFail(path);
+    REQUIRE(shared.TryLead());
+    shared.Publish(Outcome(true, now));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // Past the once-a-second look.
+  std::optional<SharedOutcome> fresh = view.Fresh(BootClockNowNs(), window);
+  REQUIRE(fresh.has_value());
+  CHECK(fresh->healthy);
+  CHECK(fresh->source == OutcomeSource::kCache);
+  CHECK_FALSE(view.Fresh(now + 3000 * kMs, window).has_value());  // Past its window.
+  CHECK_FALSE(view.Fresh(now - 1, window).has_value());           // Started "in the future".
+  SharedResultView other_fingerprint(path, 8);
+  CHECK_FALSE(other_fingerprint.Fresh(BootClockNowNs(), window).has_value());
+  {
+    // A new record is seen at once: the view reads the file's own pages.
+    SharedResult shared = OpenOrFail(path);
+    REQUIRE(shared.TryLead());
+    shared.Publish(Outcome(false, BootClockNowNs(), "locked"));
+  }
+  fresh = view.Fresh(BootClockNowNs(), window);
+  REQUIRE(fresh.has_value());
+  CHECK_FALSE(fresh->healthy);
+  CHECK(fresh->reason == "locked");
+  REQUIRE(truncate(path.c_str(), 0) == 0);
+  CHECK_FALSE(view.Fresh(BootClockNowNs(), window).has_value());  // SIGBUS without the guard.
+  REQUIRE(unlink(path.c_str()) == 0);
+  {
+    SharedResult shared = OpenOrFail(path);  // A new file in its place.
+    REQUIRE(shared.TryLead());
+    shared.Publish(Outcome(true, BootClockNowNs()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  fresh = view.Fresh(BootClockNowNs(), window);
+  REQUIRE(fresh.has_value());
+  CHECK(fresh->healthy);
+}
