@@ -35,6 +35,8 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 from tests.integration.db_servers import MariaDBServer, PostgresServer  # noqa: E402
 
+CACHE = {"success_ms": 1000, "failure_ms": 250}   # As run_bench.py's cached rows.
+
 DRIVERS = ["mysql", "postgresql"]       # Also their keys for --rows.
 ROW_DURATION_CAP_S = 4       # 8 rows x 3 rounds: keeps the section near 2.5 minutes,
 WARMUP_CAP_S = 1             # with a warm-up that opens every kept connection,
@@ -49,6 +51,12 @@ RPS_TARGET = 2.0             # healthcheck req/s >= 2 x the persistent-PDO scrip
 P99_TARGET = 1.0             # healthcheck p99 no worse than the persistent-PDO script's.
 CONNECTIONS_PER_1000_TARGET = 1.0
 CGI_TARGET = 1.3             # A CGI check <= 1.3 x the minimal C program with the same library.
+# Issue 13: with the flood shield's cache, healthcheck on each server
+# >= 1.0 x the minimal libfcgi responder's req/s (measured in this section,
+# behind this nginx), p99 no worse.
+CACHE_RPS_TARGET = 1.0
+CACHE_P99_TARGET = 1.0
+SHIELD_FOLDER = "shield"     # The cached rows' cache_folder, under this section's folder.
 
 NGINX_CONF = """user root;
 worker_processes 1;
@@ -62,8 +70,12 @@ http {
   uwsgi_temp_path %(dir)s/uw; scgi_temp_path %(dir)s/sc;
   upstream php { server unix:%(dir)s/php.sock; keepalive 2; }
   upstream healthcheck { server unix:%(dir)s/healthcheck.sock; keepalive 2; }
+  upstream minimal { server unix:%(dir)s/minimal.sock; keepalive 2; }
   server {
     listen 127.0.0.1:%(port)d;
+    # Issue 13's baseline for the cached rows, as run_bench.py mounts it.
+    location = /minimal {
+      include /etc/nginx/fastcgi_params; fastcgi_pass minimal; fastcgi_keep_conn on; }
     # As nginx/healthcheck-location.conf mounts it: kept connections.
     location = /health {
       include /etc/nginx/fastcgi_params; fastcgi_pass healthcheck; fastcgi_keep_conn on; }
@@ -120,6 +132,7 @@ class Driver:
         self.skipped = None          # The reason, when this driver cannot be measured.
         self.folder = folder
         self.config = os.path.join(folder, "%s.json" % name)
+        self.cache_config = os.path.join(folder, "%s-cache.json" % name)
 
     def write_config(self):
         """healthcheck's configuration: the server's socket, the password in a
@@ -137,6 +150,11 @@ class Driver:
         with open(self.config, "w") as out:
             out.write('{"services": ["cursor_backend"], "cursor_backend": %s}' %
                       json.dumps(settings))
+        # Issue 13: the same check behind the flood shield.
+        with open(self.cache_config, "w") as out:
+            out.write('{"services": ["cursor_backend"], "cursor_backend": %s, "cache": %s,'
+                      ' "cache_folder": %s}' % (json.dumps(settings), json.dumps(CACHE),
+                                                json.dumps(SHIELD_FOLDER)))
 
     def pdo_dsn(self):
         if self.name == "mysql":
@@ -250,7 +268,11 @@ def fastcgi_rows(args, harness, folder, drivers, processes, log):
     warmup = min(args.warmup, WARMUP_CAP_S)
     healthcheck_socket = os.path.join(folder, "healthcheck.sock")
     php_socket = os.path.join(folder, "php.sock")
-    plan = []  # driver, row key, label, command, socket, path
+    minimal_socket = os.path.join(folder, "minimal.sock")
+    # driver (None for the minimal responder), row key, label, command, socket, path
+    plan = [(None, "minimal", "minimal libfcgi responder",
+             [harness.build_minimal_fcgi(folder), minimal_socket, str(harness.THREADS)],
+             minimal_socket, "/minimal")]
     for driver in drivers:
         plan += [
             (driver, "healthcheck", "healthcheck %s" % driver.name,
@@ -264,12 +286,16 @@ def fastcgi_rows(args, harness, folder, drivers, processes, log):
              "/" + driver.pdo),
             (driver, "pdo-persistent", "php-fpm PDO %s, persistent" % driver.pdo[4:],
              [php_fpm, "--nodaemonize", "-y", os.path.join(folder, "php-fpm.conf")], php_socket,
-             "/%s-persistent" % driver.pdo)]
+             "/%s-persistent" % driver.pdo),
+            (driver, "healthcheck-cache", "healthcheck %s, cache" % driver.name,
+             [args.binary, "--config", driver.cache_config, "--listen",
+              "unix:" + healthcheck_socket, "--threads", str(harness.THREADS)], healthcheck_socket,
+             "/health")]
     runs = {}
     base = "http://127.0.0.1:%d" % port
     for round_number in range(args.rounds):
         for driver, key, label, command, socket_path, path in plan:
-            before = driver.connections()
+            before = driver.connections() if driver else 0
             backend = processes.start(command, log, lambda: harness.connects(socket_path))
             if key.startswith("healthcheck"):
                 time.sleep(IDLE_SETTLE_S)  # The hand-over's execv is done, the threads wait.
@@ -279,21 +305,26 @@ def fastcgi_rows(args, harness, folder, drivers, processes, log):
             run = harness.wrk(base + path, duration, args.connections)
             processes.stop(backend)
             # Counted after the stop: a connection made and dropped late is in.
-            run["connections"] = driver.new_connections(before, driver.connections())
+            # (The cached rows' "checks" are requests: most never check.)
+            run["connections"] = driver.new_connections(before, driver.connections()) \
+                if driver else 0
             run["checks"] = 1 + warm["requests"] + run["requests"]
             run["idle_kib"] = resident
-            runs.setdefault((driver.name, key), []).append(run)
-            print("  round %d  %-36s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms"
-                  "  %5d connections / %d checks%s" % (
+            runs.setdefault((driver.name if driver else "minimal", key), []).append(run)
+            print("  round %d  %-36s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms%s%s" % (
                       round_number + 1, label, run["rps"], run["p50_ms"], run["p99_ms"],
-                      run["connections"], run["checks"],
+                      "  %5d connections / %d %s" % (
+                          run["connections"], run["checks"],
+                          "requests" if key == "healthcheck-cache" else "checks")
+                      if driver else "",
                       "  (%d non-2xx!)" % run["non_2xx"] if run["non_2xx"] else ""))
     processes.stop(nginx)
     print("\n  median of %d rounds (%d s each after %d s of warm-up):" % (
         args.rounds, duration, warmup))
     results = {}
     for driver, key, label, _, _, _ in plan:
-        found = runs[(driver.name, key)]
+        name = driver.name if driver else "minimal"
+        found = runs[(name, key)]
         row = {field: statistics.median(run[field] for run in found)
                for field in ("rps", "p50_ms", "p99_ms")}
         row["rps_each_round"] = [run["rps"] for run in found]
@@ -303,10 +334,12 @@ def fastcgi_rows(args, harness, folder, drivers, processes, log):
         row["connections_per_1000"] = 1000.0 * row["connections"] / row["checks"]
         row["idle_kib"] = max(run["idle_kib"] for run in found)
         row["label"] = label.strip()
-        results.setdefault(driver.name, {})[key] = row
-        print("  %-36s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %8.2f connections per 1,000"
-              " checks  (req/s %s)%s" % (
-                  label, row["rps"], row["p50_ms"], row["p99_ms"], row["connections_per_1000"],
+        results.setdefault(name, {})[key] = row
+        print("  %-36s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %s(req/s %s)%s" % (
+                  label, row["rps"], row["p50_ms"], row["p99_ms"],
+                  "%8.2f connections per 1,000 %s  " % (
+                      row["connections_per_1000"],
+                      "requests" if key == "healthcheck-cache" else "checks") if driver else "",
                   " / ".join("%.0f" % rps for rps in row["rps_each_round"]),
                   "  (%d non-2xx!)" % row["non_2xx"] if row["non_2xx"] else ""))
     for driver in drivers:
@@ -371,6 +404,8 @@ def run(args, harness, folder, processes, log, with_cgi):
     folder = os.path.join(folder, "databases")
     os.makedirs(folder)
     os.chmod(folder, 0o755)  # php-fpm's children (nobody) read the scripts here.
+    # The cached rows' shared results: a folder others may not write.
+    os.mkdir(os.path.join(folder, SHIELD_FOLDER), 0o700)
     with contextlib.ExitStack() as stack:
         drivers = []
         for name in wanted:
@@ -423,6 +458,19 @@ def print_targets(results):
             checks.append(("%s CGI check <= %.1f x minimal C + its library" % (name, CGI_TARGET),
                            cgi["healthcheck"] / cgi["minimal"],
                            lambda ratio: ratio <= CGI_TARGET, False))
+        # Issue 13: behind the flood shield, against the minimal responder
+        # measured behind the same nginx.
+        cached, minimal = rows.get("healthcheck-cache"), results["fastcgi"].get("minimal", {}).get(
+            "minimal")
+        if cached and minimal:
+            broken_cache = cached["non_2xx"] or minimal["non_2xx"]
+            checks += [
+                ("%s, cache: req/s >= %.1f x minimal libfcgi" % (name, CACHE_RPS_TARGET),
+                 cached["rps"] / minimal["rps"], lambda ratio: ratio >= CACHE_RPS_TARGET,
+                 broken_cache),
+                ("%s, cache: p99 <= %.1f x minimal libfcgi" % (name, CACHE_P99_TARGET),
+                 cached["p99_ms"] / minimal["p99_ms"], lambda ratio: ratio <= CACHE_P99_TARGET,
+                 broken_cache)]
         for text, value, met, invalid in checks:
             verdict = "PASS" if met(value) else "MISS"
             if invalid:
