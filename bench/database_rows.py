@@ -15,6 +15,8 @@ run today on the same server, measured in the same run and reported as ratios.
     over with execv to healthcheck-DRIVER) against a minimal C program that
     connects with the same client library (linked dynamically, as the driver
     programs are) and runs SELECT 1; median of many runs, taking turns.
+  Issue 13: healthcheck with the flood shield's cache on each server,
+    against the minimal libfcgi responder run behind this nginx too.
 
 Every client reaches the servers on their unix sockets. A driver whose
 program is missing or answers "not written yet" is reported as skipped; any

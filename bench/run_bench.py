@@ -16,6 +16,10 @@ machine, side by side, reported as ratios (absolute figures from a shared
     MariaDB and PostgreSQL against php-fpm + PDO (plain and persistent),
     the server's new connections per 1,000 checks, and CGI against a minimal
     C program with the same client library.
+  Issue 13: the flood shield's cache on cursor_backend (SQLite here, the
+    servers in database_rows.py) against the minimal libfcgi responder, the
+    checks actually run per second under the flood, and the metrics' cost
+    (details and cache_folder configured).
 
     python3 bench/run_bench.py [--duration 10] [--connections 32] [--quick] [--json FILE]
                                [--fastcgi-only] [--rows probes-json] [--databases-only]
