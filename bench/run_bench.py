@@ -273,16 +273,12 @@ def write_configs(folder):
             "callable": {"command": ["/bin/sh", "-c", "exec date +%s.%N >> " + runs_file(folder)]},
             "cache": CACHE, "cache_folder": "shield"}),
         # Issue 13's metrics are counted when both details and cache_folder
-        # are configured. Until they land (another branch), this row
-        # measures the same work as the memory_backend row: nothing is
-        # counted yet, and nothing pretends to be. A cache_folder is refused
-        # without a cache, so a probe nobody asks for here has one; /health
-        # (what wrk asks for) has none. nginx's 127.0.0.1 is trusted, but
-        # without Accept: health+json it gets the envelope.
+        # are configured: every request of this row adds to the shared
+        # counters file. nginx's 127.0.0.1 is trusted, but without Accept:
+        # health+json it gets the envelope, as any probe would.
         "metrics": json.dumps({
             "services": ["memory_backend"],
             "details": {"trusted_addresses": ["127.0.0.1"]},
-            "probes": {"shielded": {"services": ["memory_backend"], "cache": CACHE}},
             "cache_folder": "shield"}),
     }
     # The shared results' folder: the responder refuses one others may write.
