@@ -1,0 +1,189 @@
+"""A third hostile review of issue 13 (flood shield and metrics). Every test
+here FAILS on branch i13-attack when it was written (they are not marked
+expectedFailure on purpose): each reproduces a broken README promise. Each
+docstring says what goes wrong and the suspected cause. All run the real
+binary (CGI processes, or a FastCGI server on a unix socket), are bounded
+in time and clean up their processes."""
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+from tests.integration import fastcgi_wire
+from tests.integration.support import BINARY, SUCCESS_BODY, TestCase, wait_until
+from tests.integration.test_shield_hostile import lock_is_held, runs_of, write_program
+
+TOKEN = "attack-token-0123456789"
+
+
+def sample(page, series):
+    match = re.search(r"^" + re.escape(series) + r" (\S+)$", page, re.MULTILINE)
+    if match is None:
+        raise AssertionError("%s is not on the page:\n%s" % (series, page))
+    return float(match.group(1))
+
+
+class ShieldAttack(TestCase):
+
+    def cgi_env(self, config, path="/health", **extra):
+        env = dict(os.environ, REQUEST_METHOD="GET", SCRIPT_NAME=path, REQUEST_URI=path,
+                   HEALTHCHECK_CONFIG=config)
+        env.update(extra)
+        return env
+
+    def config_in(self, folder, document):
+        os.makedirs(self.path(folder), exist_ok=True)
+        path = os.path.join(self.path(folder), "healthcheck.json")
+        with open(path, "w") as out:
+            out.write(json.dumps(document))
+        os.chmod(path, 0o600)
+        return path
+
+    def popen_cgi(self, config, **extra):
+        process = subprocess.Popen([BINARY], env=self.cgi_env(config, **extra), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+
+        def stop():
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.kill()
+            process.communicate(timeout=5)
+        self.addCleanup(stop)
+        return process
+
+    def wait_for_lock(self, folder, pattern="health-*.result"):
+        self.assertTrue(wait_until(lambda: any(lock_is_held(name) for name in
+                                               glob.glob(os.path.join(folder, pattern))), timeout=5),
+                        "the leader never took the lock")
+
+    # ------------------------------------------------------------------
+    def test_a_waiter_that_takes_the_lead_late_still_answers_by_its_deadline(self):
+        """README: requests that wait for a run "each still [are] bound by
+        its own deadline". A waiter arrives while a leader runs a slow check
+        (1.5 s of a 2 s timeout); the leader is killed (OOM killer, a web
+        server's CGI timeout) after the waiter has waited 1.2 s. The lock
+        goes with the leader, the waiter's TryLead succeeds in its polling
+        loop (shared_result.cpp:354) and it runs the whole check itself:
+        RunTimed(run) -> RunCounted -> CheckAndLog, whose Container has a
+        deadline of its own, Deadline::FromNow(check.timeout_ms)
+        (health_check.cpp:75), not what is left of the request's deadline
+        (app.cpp:121). The waiter answers after ~1.2 + 1.5 s, far past its
+        2 s deadline (up to twice timeout_ms in general)."""
+        shared = self.path("shared")
+        os.makedirs(shared, mode=0o700)
+        program = self.path("check.sh")
+        write_program(program, 'echo run >> "$0.runs"\nsleep 1.5\nexit 0')
+        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 2000,
+                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
+                                         "cache_folder": shared})
+        leader = self.popen_cgi(config)
+        self.wait_for_lock(shared)
+        started = time.monotonic()
+        waiter = self.popen_cgi(config)
+        time.sleep(1.2)
+        leader.kill()
+        out, err = waiter.communicate(timeout=10)
+        elapsed = time.monotonic() - started
+        self.assertLess(elapsed, 2.0 + 0.4,
+                        "the waiter answered %r after %.2f s, its deadline (timeout_ms) is 2 s; log: %s"
+                        % (out[-30:], elapsed, err.decode()))
+
+    # ------------------------------------------------------------------
+    def test_a_frozen_leader_does_not_turn_the_shield_off(self):
+        """README: "with success_ms 1000, at most about one check per second
+        per probe on the machine". When a leader is frozen (SIGSTOP, a
+        cgroup freezer) past timeout_ms, ShieldedCheck sends every request
+        to RunTimed(run) without taking a lead or publishing
+        (shared_result.cpp:343): each request of the flood runs its own
+        check, for as long as the leader stays frozen. 20 requests in ~2 s
+        run 20 checks, i.e. the database gets the whole probe flood - the
+        one thing the shield is for. The results of these runs should be
+        shared (e.g. a second lock or lead taken over by the first request
+        that notices the overdue lead)."""
+        shared = self.path("shared")
+        os.makedirs(shared, mode=0o700)
+        program = self.path("check.sh")
+        write_program(program, 'echo run >> "$0.runs"\nsleep 0.3\nexit 0')
+        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 700,
+                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
+                                         "cache_folder": shared})
+        leader = self.popen_cgi(config)
+        self.wait_for_lock(shared)
+        leader.send_signal(signal.SIGSTOP)
+        time.sleep(1.0)  # The frozen lead is now older than timeout_ms.
+        before = runs_of(program)
+        started = time.monotonic()
+        answers = []
+        for _ in range(20):
+            reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+            answers.append(reply.stdout.endswith(SUCCESS_BODY))
+        elapsed = time.monotonic() - started
+        runs = runs_of(program) - before
+        self.assertTrue(all(answers))
+        self.assertLessEqual(runs, int(elapsed) + 2,
+                             "%d checks ran for 20 requests in %.1f s with success_ms 1000 while a leader "
+                             "was frozen" % (runs, elapsed))
+
+    # ------------------------------------------------------------------
+    def metrics_config(self, **extra):
+        os.makedirs(self.path("state"), mode=0o700, exist_ok=True)
+        with open(self.path("token"), "w") as out:
+            out.write(TOKEN + "\n")
+        os.chmod(self.path("token"), 0o600)
+        settings = {"services": ["memory_backend"], "details": {"token_file": "token"},
+                    "cache_folder": "state"}
+        settings.update(extra)
+        return self.write_config(json.dumps(settings))
+
+    def ask(self, address, path, token=None, **params):
+        params.update({"SCRIPT_NAME": path, "REQUEST_URI": path})
+        if token:
+            params["HTTP_AUTHORIZATION"] = "Bearer " + token
+        return fastcgi_wire.fetch(address, extra_params=params, timeout=10)
+
+    def page(self, address):
+        reply = self.ask(address, "/health/metrics", TOKEN)
+        self.assertEqual(reply.status, 200, reply.stdout)
+        return reply.body.decode()
+
+    def test_a_counters_file_deleted_many_times_is_still_set_up_again(self):
+        """README: "A counts file that is truncated, deleted or replaced is
+        noticed within a second and set up again". MapAgain gives up for
+        good after kMostMappings (16) mappings in the process's LIFE
+        (machine_counters.cpp:156, :248): meant as a limit on a file
+        replaced "faster than this", it is a lifetime cap. A server up for
+        weeks, whose cache_folder is cleaned now and then (tmpfiles,
+        an operator, a deploy), eventually stops re-creating the file: it
+        counts into a deleted inode forever, other processes' counts never
+        reach its page, and it still says healthcheck_metrics_shared 1.
+        Here: 17 deletions, each more than a second apart."""
+        config = self.metrics_config()
+        server, address = self.start_server(config)
+        self.assertEqual(self.ask(address, "/health").body, SUCCESS_BODY)
+        counters = glob.glob(self.path("state/metrics-*.counters"))
+        self.assertEqual(len(counters), 1)
+        counters = counters[0]
+        def asked_and_recreated():
+            self.ask(address, "/health")
+            return os.path.exists(counters)
+        recreated = True
+        deletions = 0
+        while recreated and deletions < 17:
+            os.unlink(counters)
+            deletions += 1
+            time.sleep(1.0)
+            recreated = wait_until(asked_and_recreated, timeout=3, pause=0.1)
+        page = self.page(address)
+        self.assertTrue(recreated or sample(page, "healthcheck_metrics_shared") == 0,
+                        "after %d deletions the counts file is not set up again, and the page still "
+                        "says healthcheck_metrics_shared %s" % (deletions, sample(page, "healthcheck_metrics_shared")))
+        # And a CGI process's count reaches the server's page.
+        before = sample(page, 'healthcheck_requests_total{probe="",outcome="healthy"}')
+        reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+        self.assertTrue(reply.stdout.endswith(SUCCESS_BODY))
+        after = sample(self.page(address), 'healthcheck_requests_total{probe="",outcome="healthy"}')
+        self.assertEqual(after, before + 1, "a CGI process's request is not on the server's page")
