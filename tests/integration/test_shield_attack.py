@@ -187,3 +187,74 @@ class ShieldAttack(TestCase):
         self.assertTrue(reply.stdout.endswith(SUCCESS_BODY))
         after = sample(self.page(address), 'healthcheck_requests_total{probe="",outcome="healthy"}')
         self.assertEqual(after, before + 1, "a CGI process's request is not on the server's page")
+
+    # ------------------------------------------------------------------
+    def start_in_namespace(self, script, config, threads=6):
+        """The FastCGI server started inside a private mount namespace after
+        `script` (sh) ran there; returns (process, address, log path)."""
+        address = self.path("hc.sock")
+        log_path = self.path("server.log")
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen(
+                ["unshare", "-m", "sh", "-c",
+                 script + ' && exec "$1" --config "$2" --listen "unix:$3" --threads ' + str(threads),
+                 "sh", BINARY, config, address],
+                stdout=log, stderr=log)
+
+        def stop():
+            if server.poll() is None:
+                server.terminate()
+                try:
+                    server.wait(5)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait(5)
+        self.addCleanup(stop)
+        self.assertTrue(wait_until(lambda: os.path.exists(address), timeout=5),
+                        "server did not start: " + open(log_path).read())
+        time.sleep(0.1)
+        return server, address, log_path
+
+    def concurrent_fetches(self, address, count, timeout=10, **params):
+        replies = []
+
+        def client():
+            started = time.monotonic()
+            reply = fastcgi_wire.fetch(address, extra_params=params or None, timeout=timeout)
+            replies.append((reply, time.monotonic() - started))
+        clients = [threading.Thread(target=client) for _ in range(count)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=timeout + 5)
+        return replies
+
+    def test_a_full_disk_does_not_turn_concurrent_healthy_requests_into_failures(self):
+        """README: "a file that is deleted, damaged or unwritable only means
+        the check runs again". On a full file system (here a full 8 KiB
+        tmpfs as cache_folder: the file can be created, an inode is free,
+        but no write succeeds) Publish's pwrite fails silently
+        (shared_result.cpp:308), so the run that the waiters wait for never
+        appears (StartedSince finds nothing, :364): after the leader, ONE
+        waiter takes the lock and runs again, the others wait again, and so
+        on: the checks of concurrent requests are serialised behind one lock,
+        and those whose turn comes after their deadline answer 500 "the
+        check another request is running did not end before this one's
+        deadline" - a healthy service reported failing because the disk is
+        full. Without "cache" all six would answer 200."""
+        folder = self.path("full")
+        os.makedirs(folder, mode=0o700)
+        program = self.path("check.sh")
+        write_program(program, "sleep 0.25\nexit 0")
+        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 900,
+                                         "cache": {"success_ms": 5000, "failure_ms": 1000},
+                                         "cache_folder": folder})
+        server, address, log_path = self.start_in_namespace(
+            'mount -t tmpfs -o size=8k tmpfs "%s" && (dd if=/dev/zero of="%s/fill" bs=1k count=64 '
+            '2>/dev/null; true)' % (folder, folder), config)
+        replies = self.concurrent_fetches(address, 6)
+        self.assertEqual(len(replies), 6)
+        failed = [(reply.stdout[:60], round(took, 2)) for reply, took in replies
+                  if SUCCESS_BODY not in reply.stdout]
+        self.assertEqual(failed, [], "%d of 6 concurrent answers to a healthy check failed on a full "
+                         "disk; log: %s" % (len(failed), open(log_path).read()[-700:]))
