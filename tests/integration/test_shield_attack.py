@@ -297,3 +297,32 @@ class ShieldAttack(TestCase):
                 lost.append((round_, requests, checks, hits, waits))
         self.assertEqual(lost, [], "60 concurrent CGI requests on a new counters file: (round, "
                          "requests, checks, cache hits, shared waits) counted")
+
+    # ------------------------------------------------------------------
+    def test_a_file_size_limit_does_not_kill_the_request(self):
+        """README: never crash; "a file that is ... unwritable only means
+        the check runs again". Under a file size limit (systemd
+        LimitFSIZE=, `ulimit -f` in the shell that starts spawn-fcgi or the
+        web server) smaller than the shared files, the first pwrite
+        (shared_result.cpp:308, the ~1.1 KB record; also :274, the lead
+        mark) or the counters' ftruncate (machine_counters.cpp:282) raises
+        SIGXFSZ, whose default action kills the process: the CGI request
+        gets no answer at all (exit 153), and a FastCGI worker dies on
+        every request. Without cache_folder the same request answers 200.
+        SIGXFSZ should be ignored (then the call fails with EFBIG, which the
+        code already treats as an unusable file)."""
+        import resource
+        shared = self.path("shared")
+        os.makedirs(shared, mode=0o700)
+        config = self.config_in("site", {"services": ["memory_backend"],
+                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
+                                         "cache_folder": shared})
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+        reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10,
+                               preexec_fn=limit)
+        self.assertEqual(reply.returncode, 0, "killed by signal %d; stdout %r"
+                         % (-reply.returncode if reply.returncode < 0 else reply.returncode - 128,
+                            reply.stdout[:40]))
+        self.assertTrue(reply.stdout.endswith(SUCCESS_BODY), reply.stdout)
