@@ -326,3 +326,30 @@ class ShieldAttack(TestCase):
                          % (-reply.returncode if reply.returncode < 0 else reply.returncode - 128,
                             reply.stdout[:40]))
         self.assertTrue(reply.stdout.endswith(SUCCESS_BODY), reply.stdout)
+
+    # ------------------------------------------------------------------
+    def test_one_configuration_file_named_two_ways_shares_one_shield_and_one_count(self):
+        """README: "The bound is per machine: every process ... shares one
+        small file per check"; "The counts are the whole machine's". Both
+        file names are derived from Config::source, the configuration's path
+        as spelled (config.cpp:730-746: made absolute with getcwd, never
+        canonicalised), hashed into the fingerprint (app.cpp:31) and the
+        counters' layout (machine_counters.cpp:174). The same file reached
+        through a symlinked folder (a deploy's "current" link,
+        /etc/healthcheck -> /srv/...) or spelled with "./" gets other files:
+        the FastCGI server and the CGI processes (or --workers started with
+        another spelling) run the check twice per window and each sees half
+        the counts, with healthcheck_metrics_shared 1. Keying on the file's
+        identity (realpath, or device and inode) would keep them together."""
+        config = self.metrics_config(cache={"success_ms": 60000, "failure_ms": 60000})
+        os.symlink(self.dir, self.path("current"))
+        through_link = os.path.join(self.path("current"), os.path.basename(config))
+        server, address = self.start_server(through_link)
+        self.assertEqual(self.ask(address, "/health").body, SUCCESS_BODY)
+        reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+        self.assertTrue(reply.stdout.endswith(SUCCESS_BODY))
+        page = self.page(address)
+        self.assertEqual(sample(page, 'healthcheck_requests_total{probe="",outcome="healthy"}'), 2,
+                         "the CGI request is not counted on the server's page")
+        self.assertEqual(sample(page, 'healthcheck_checks_total{probe="",outcome="healthy"}'), 1,
+                         "two checks ran within one 60 s window")
