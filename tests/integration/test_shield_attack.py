@@ -353,3 +353,33 @@ class ShieldAttack(TestCase):
                          "the CGI request is not counted on the server's page")
         self.assertEqual(sample(page, 'healthcheck_checks_total{probe="",outcome="healthy"}'), 1,
                          "two checks ran within one 60 s window")
+
+    # ------------------------------------------------------------------
+    def test_cgi_requests_do_not_each_log_an_unusable_shared_file(self):
+        """The previous review's defect "an unusable shared file does not log
+        on every request" was fixed per PROCESS (FirstTimeFor, app.cpp:87,
+        a static set), and tested with a FastCGI server only. Under CGI each
+        request is a process, so a squatted shared file (another user's, in a
+        shared cache_folder) or a metrics file that cannot be opened
+        (machine_counters.cpp:252, "one log line" per README - per process)
+        still puts an error line in the web server's log for EVERY request
+        of a flood. The "said once" promise should hold for the machine
+        (e.g. a marker next to the file, or a rate limit on the file's
+        mtime)."""
+        shared = self.path("shared")
+        os.makedirs(shared, mode=0o700)
+        config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
+                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
+                                         "cache_folder": shared})
+        subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+        (name,) = glob.glob(os.path.join(shared, "health-*.result"))
+        os.unlink(name)
+        open(name, "w").close()
+        os.chown(name, 65534, 65534)  # Squatted by "nobody".
+        lines = 0
+        for _ in range(20):
+            reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+            self.assertTrue(reply.stdout.endswith(SUCCESS_BODY))
+            lines += len([line for line in reply.stderr.decode().splitlines() if "shared result" in line])
+        self.assertLessEqual(lines, 3, "%d log lines about the unusable shared file for 20 healthy CGI "
+                             "answers" % lines)
