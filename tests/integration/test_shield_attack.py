@@ -383,3 +383,43 @@ class ShieldAttack(TestCase):
             lines += len([line for line in reply.stderr.decode().splitlines() if "shared result" in line])
         self.assertLessEqual(lines, 3, "%d log lines about the unusable shared file for 20 healthy CGI "
                              "answers" % lines)
+
+    # ------------------------------------------------------------------
+    def test_the_shipped_service_can_write_the_readmes_cache_folder(self):
+        """README (Flood shield, Metrics) configures "cache_folder":
+        "/run/healthcheck", "which the responder's user must be able to
+        write (RuntimeDirectory=healthcheck under systemd ...)". The shipped
+        units contradict it: conf/healthcheck.socket creates
+        /run/healthcheck for the socket as root, mode 0755 (DirectoryMode),
+        conf/healthcheck.service runs as a DynamicUser under
+        ProtectSystem=strict with no RuntimeDirectory=/ReadWritePaths=, and
+        its own comment says NOT to add RuntimeDirectory= (systemd would
+        remove the folder, socket and all, whenever the service stops). An
+        operator who copies the README's example into the shipped setup gets
+        a shield that never shields (each worker "checking alone") and
+        metrics that are never the machine's; one who follows the README's
+        advice breaks socket activation on the first restart. (And a
+        RuntimeDirectory= is 0755 by default: anyone can list the file
+        names, see shield_attack_test.cpp.)"""
+        from tests.integration.support import REPO
+        with open(os.path.join(REPO, "conf", "healthcheck.service")) as unit:
+            service = [line.strip() for line in unit if line.strip() and not line.startswith("#")]
+        with open(os.path.join(REPO, "conf", "healthcheck.socket")) as unit:
+            socket_unit = [line.strip() for line in unit if line.strip() and not line.startswith("#")]
+        with open(os.path.join(REPO, "README.md")) as readme:
+            folders = set(re.findall(r'"cache_folder": "(/[^"]+)"', readme.read()))
+        self.assertTrue(folders)
+
+        def values(lines, key):
+            return [word for line in lines if line.startswith(key + "=")
+                    for word in line.split("=", 1)[1].split()]
+        writable = (["/run/" + name for name in values(service, "RuntimeDirectory")] +
+                    ["/var/lib/" + name for name in values(service, "StateDirectory")] +
+                    ["/var/cache/" + name for name in values(service, "CacheDirectory")] +
+                    [path.lstrip("-") for path in values(service, "ReadWritePaths")])
+        socket_folders = {os.path.dirname(path) for path in values(socket_unit, "ListenStream")}
+        for folder in sorted(folders):
+            self.assertIn(folder, writable, "the README's cache_folder %s is read-only for the shipped "
+                          "service (ProtectSystem=strict, DynamicUser)" % folder)
+            self.assertNotIn(folder, socket_folders, "the README's cache_folder %s is the socket unit's "
+                             "root-owned folder" % folder)
