@@ -423,3 +423,47 @@ class ShieldAttack(TestCase):
                           "service (ProtectSystem=strict, DynamicUser)" % folder)
             self.assertNotIn(folder, socket_folders, "the README's cache_folder %s is the socket unit's "
                              "root-owned folder" % folder)
+
+    # ------------------------------------------------------------------
+    def test_a_check_run_by_another_user_does_not_switch_the_services_shield_off(self):
+        """README: "--check counts nothing", and the README's own cron line
+        runs `--check` as `nobody` (Docker's HEALTHCHECK, Nagios as nagios,
+        an operator trying it with sudo) against the service's
+        configuration. But --check goes through BuildApp and the shield
+        like a request: it creates the shared result file and the counters
+        file in cache_folder, 0600 and owned by ITS user
+        (shared_result.cpp:201, machine_counters.cpp:262). When it runs
+        before the service does (after a boot, /run being a tmpfs; or after
+        the files were cleaned), the service's user finds files "not a
+        regular file owned by this user": every request of the service
+        then checks alone (the shield is off for good, logged once per
+        process) and its metrics are never the machine's - until someone
+        deletes the files. Here: nobody's --check, then 20 requests to the
+        server (another user) within one 60 s window run 20 checks."""
+        os.chmod(self.dir, 0o755)
+        shared = self.path("shared")
+        os.makedirs(shared)
+        os.chown(shared, 0, 65534)
+        os.chmod(shared, 0o770)  # The service's user and the monitoring group may write.
+        program = self.path("check.sh")
+        write_program(program, 'echo run >> "$0.runs" 2>/dev/null\nexit 0')
+        config = self.config_in("site", {"callable": {"command": [program]},
+                                         "cache": {"success_ms": 60000, "failure_ms": 60000},
+                                         "cache_folder": shared})
+        os.chmod(os.path.dirname(config), 0o755)
+        os.chown(config, 0, 65534)
+        os.chmod(config, 0o640)
+
+        def as_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+        subprocess.run([BINARY, "--check", "--quiet", "--config", config], preexec_fn=as_nobody,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        squatted = [name for name in os.listdir(shared) if os.stat(os.path.join(shared, name)).st_uid == 65534]
+        server, address = self.start_server(config, extra_args=["--threads", "2"])
+        before = runs_of(program)
+        for _ in range(20):
+            self.assertEqual(fastcgi_wire.fetch(address, timeout=10).body, SUCCESS_BODY)
+        runs = runs_of(program) - before
+        self.assertLessEqual(runs, 1, "20 requests in one 60 s window ran %d checks after --check as "
+                             "another user made %s" % (runs, squatted))
