@@ -467,3 +467,23 @@ class ShieldAttack(TestCase):
         runs = runs_of(program) - before
         self.assertLessEqual(runs, 1, "20 requests in one 60 s window ran %d checks after --check as "
                              "another user made %s" % (runs, squatted))
+
+    # ------------------------------------------------------------------
+    def test_the_metrics_page_never_repeats_a_series(self):
+        """A careless "services": ["memory_backend", "memory_backend"] is
+        accepted (config.cpp), and BuildApp makes one step per listed
+        service (app.cpp:243), so the page writes every
+        healthcheck_step_duration_seconds series of that step twice with the
+        same labels. Prometheus rejects the repeats of a scrape ("duplicate
+        sample for timestamp") and keeps whichever came first; promtool
+        check metrics does not notice. Either the configuration refuses a
+        repeated service or the page names steps uniquely."""
+        config = self.metrics_config(services=["memory_backend", "memory_backend"])
+        reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+        self.assertTrue(reply.stdout.endswith(SUCCESS_BODY), reply.stdout + reply.stderr)
+        page = subprocess.run([BINARY], env=self.cgi_env(config, path="/health/metrics",
+                                                         HTTP_AUTHORIZATION="Bearer " + TOKEN),
+                              capture_output=True, timeout=10).stdout.decode()
+        series = [line.rsplit(" ", 1)[0] for line in page.splitlines() if line and not line.startswith("#")]
+        repeated = sorted({name for name in series if series.count(name) > 1})
+        self.assertEqual(repeated, [], "series written more than once")
