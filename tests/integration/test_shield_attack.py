@@ -67,7 +67,7 @@ class ShieldAttack(TestCase):
         (1.5 s of a 2 s timeout); the leader is killed (OOM killer, a web
         server's CGI timeout) after the waiter has waited 1.2 s. The lock
         goes with the leader, the waiter's TryLead succeeds in its polling
-        loop (shared_result.cpp:354) and it runs the whole check itself:
+        loop (shared_result.cpp:249) and it runs the whole check itself:
         RunTimed(run) -> RunCounted -> CheckAndLog, whose Container has a
         deadline of its own, Deadline::FromNow(check.timeout_ms)
         (health_check.cpp:75), not what is left of the request's deadline
@@ -98,7 +98,7 @@ class ShieldAttack(TestCase):
         per probe on the machine". When a leader is frozen (SIGSTOP, a
         cgroup freezer) past timeout_ms, ShieldedCheck sends every request
         to RunTimed(run) without taking a lead or publishing
-        (shared_result.cpp:343): each request of the flood runs its own
+        (shared_result.cpp:238): each request of the flood runs its own
         check, for as long as the leader stays frozen. 20 requests in ~2 s
         run 20 checks, i.e. the database gets the whole probe flood - the
         one thing the shield is for. The results of these runs should be
@@ -154,7 +154,7 @@ class ShieldAttack(TestCase):
         """README: "A counts file that is truncated, deleted or replaced is
         noticed within a second and set up again". MapAgain gives up for
         good after kMostMappings (16) mappings in the process's LIFE
-        (machine_counters.cpp:156, :248): meant as a limit on a file
+        (machine_counters.cpp:26, :118): meant as a limit on a file
         replaced "faster than this", it is a lifetime cap. A server up for
         weeks, whose cache_folder is cleaned now and then (tmpfiles,
         an operator, a deploy), eventually stops re-creating the file: it
@@ -234,8 +234,8 @@ class ShieldAttack(TestCase):
         the check runs again". On a full file system (here a full 8 KiB
         tmpfs as cache_folder: the file can be created, an inode is free,
         but no write succeeds) Publish's pwrite fails silently
-        (shared_result.cpp:308), so the run that the waiters wait for never
-        appears (StartedSince finds nothing, :364): after the leader, ONE
+        (shared_result.cpp:203), so the run that the waiters wait for never
+        appears (StartedSince finds nothing, :259): after the leader, ONE
         waiter takes the lock and runs again, the others wait again, and so
         on: the checks of concurrent requests are serialised behind one lock,
         and those whose turn comes after their deadline answer 500 "the
@@ -266,11 +266,11 @@ class ShieldAttack(TestCase):
         most the count it was adding". When CGI processes start at the same
         instant on a new counters file (after a boot, a deploy, a cleaned
         /run), counts already added are wiped: MapAgain fstat()s the file
-        BEFORE it takes the set-up lock (machine_counters.cpp:266 vs :270)
-        and decides "ready" from that stale st_size (:275). A process that
+        BEFORE it takes the set-up lock (machine_counters.cpp:136 vs :140)
+        and decides "ready" from that stale st_size (:145). A process that
         opened the file while it was still empty waits for the lock, then
         finds size 0 in its stale stat and sets the file up anew (ftruncate
-        0, :282) after others have already counted in it. Seen with 200
+        0, :152) after others have already counted in it. Seen with 200
         concurrent CGI requests: counted as 196, with checks_total 0 next to
         cache_hits_total 196 (a page saying hits came from no check).
         Reproduced deterministically here: the test plays the first process
@@ -315,8 +315,8 @@ class ShieldAttack(TestCase):
         the check runs again". Under a file size limit (systemd
         LimitFSIZE=, `ulimit -f` in the shell that starts spawn-fcgi or the
         web server) smaller than the shared files, the first pwrite
-        (shared_result.cpp:308, the ~1.1 KB record; also :274, the lead
-        mark) or the counters' ftruncate (machine_counters.cpp:282) raises
+        (shared_result.cpp:203, the ~1.1 KB record; also :169, the lead
+        mark) or the counters' ftruncate (machine_counters.cpp:152) raises
         SIGXFSZ, whose default action kills the process: the CGI request
         gets no answer at all (exit 153), and a FastCGI worker dies on
         every request. Without cache_folder the same request answers 200.
@@ -345,7 +345,7 @@ class ShieldAttack(TestCase):
         file names are derived from Config::source, the configuration's path
         as spelled (config.cpp:730-746: made absolute with getcwd, never
         canonicalised), hashed into the fingerprint (app.cpp:31) and the
-        counters' layout (machine_counters.cpp:174). The same file reached
+        counters' layout (machine_counters.cpp:44). The same file reached
         through a symlinked folder (a deploy's "current" link,
         /etc/healthcheck -> /srv/...) or spelled with "./" gets other files:
         the FastCGI server and the CGI processes (or --workers started with
@@ -372,7 +372,7 @@ class ShieldAttack(TestCase):
         a static set), and tested with a FastCGI server only. Under CGI each
         request is a process, so a squatted shared file (another user's, in a
         shared cache_folder) or a metrics file that cannot be opened
-        (machine_counters.cpp:252, "one log line" per README - per process)
+        (machine_counters.cpp:122, "one log line" per README - per process)
         still puts an error line in the web server's log for EVERY request
         of a flood. The "said once" promise should hold for the machine
         (e.g. a marker next to the file, or a rate limit on the file's
@@ -443,7 +443,7 @@ class ShieldAttack(TestCase):
         configuration. But --check goes through BuildApp and the shield
         like a request: it creates the shared result file and the counters
         file in cache_folder, 0600 and owned by ITS user
-        (shared_result.cpp:201, machine_counters.cpp:262). When it runs
+        (shared_result.cpp:96, machine_counters.cpp:132). When it runs
         before the service does (after a boot, /run being a tmpfs; or after
         the files were cleaned), the service's user finds files "not a
         regular file owned by this user": every request of the service
