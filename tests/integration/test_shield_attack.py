@@ -498,3 +498,42 @@ class ShieldAttack(TestCase):
         series = [line.rsplit(" ", 1)[0] for line in page.splitlines() if line and not line.startswith("#")]
         repeated = sorted({name for name in series if series.count(name) > 1})
         self.assertEqual(repeated, [], "series written more than once")
+
+    # ------------------------------------------------------------------
+    def test_a_frozen_leader_on_a_full_disk_does_not_fail_every_request(self):
+        """The previous review's fix for a frozen leader (the lead mark,
+        shared_result.cpp:169 and :238) depends on a write that may fail:
+        on a full file system the new shared file gets no record and no
+        mark (pwrite ENOSPC, unchecked), LeadTakenNs finds nothing, and
+        every request waits for the frozen leader until its own deadline
+        and answers 500 "the check another request is running did not end
+        before this one's deadline" - for as long as the leader stays
+        frozen, although the check is healthy. Run in a private mount
+        namespace with a full 8 KiB tmpfs as cache_folder."""
+        folder = self.path("full")
+        os.makedirs(folder, mode=0o700)
+        program = self.path("check.sh")
+        write_program(program, "sleep 0.3\nexit 0")
+        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 700,
+                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
+                                         "cache_folder": folder})
+        script = r'''
+mount -t tmpfs -o size=8k tmpfs "$FOLDER" || exit 99
+dd if=/dev/zero of="$FOLDER/fill" bs=1k count=64 2>/dev/null
+"$BIN" >/dev/null 2>&1 &
+leader=$!
+sleep 0.15
+kill -STOP $leader
+sleep 1.0
+"$BIN" > "$OUT" 2> "$ERR"
+kill -CONT $leader; kill -KILL $leader; wait $leader
+exit 0
+'''
+        env = self.cgi_env(config, FOLDER=folder, BIN=BINARY, OUT=self.path("out"), ERR=self.path("err"))
+        ran = subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, timeout=20,
+                             capture_output=True)
+        self.assertEqual(ran.returncode, 0, ran.stderr)
+        with open(self.path("out"), "rb") as out, open(self.path("err")) as err:
+            answer, log = out.read(), err.read()
+        self.assertTrue(answer.endswith(SUCCESS_BODY), "a healthy check answered %r with a frozen "
+                        "leader and a full disk; log: %s" % (answer[:40], log))
