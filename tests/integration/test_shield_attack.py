@@ -537,3 +537,26 @@ exit 0
             answer, log = out.read(), err.read()
         self.assertTrue(answer.endswith(SUCCESS_BODY), "a healthy check answered %r with a frozen "
                         "leader and a full disk; log: %s" % (answer[:40], log))
+
+    # ------------------------------------------------------------------
+    def test_check_counts_nothing(self):
+        """README (Metrics): "`--check` counts nothing." It counts: one-shot
+        --check goes through BuildApp (app.cpp:238-246 opens the machine's
+        counters whenever details and cache_folder are set) and Answer
+        (app.cpp:197, CountRequest; RunCounted and the cache hit too). The
+        README's own cron line, Docker's HEALTHCHECK and Nagios then add
+        their polls to the service's healthcheck_requests_total /
+        checks_total / cache_hits_total; here three --check runs show as 3
+        requests, 1 check and 2 cache hits."""
+        config = self.metrics_config(cache={"success_ms": 60000, "failure_ms": 1000})
+        for _ in range(3):
+            ran = self.run_binary(["--check", "--quiet", "--config", config])
+            self.assertEqual(ran.returncode, 0, ran.stderr)
+        page = subprocess.run([BINARY], env=self.cgi_env(config, path="/health/metrics",
+                                                         HTTP_AUTHORIZATION="Bearer " + TOKEN),
+                              capture_output=True, timeout=10).stdout.decode()
+        counted = {series: sample(page, series) for series in (
+            'healthcheck_requests_total{probe="",outcome="healthy"}',
+            'healthcheck_checks_total{probe="",outcome="healthy"}',
+            'healthcheck_cache_hits_total{probe=""}')}
+        self.assertEqual(set(counted.values()), {0}, "--check was counted: %s" % counted)
