@@ -3,6 +3,7 @@
 #include "app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <mutex>
@@ -22,14 +23,31 @@
 namespace healthcheck {
 namespace {
 
+// The configuration file's one name, whatever path reached it (a symbolic
+// link to its folder, say): processes started either way share one shield
+// and one count.
+std::string CanonicalSource(const std::string& source) {
+  char* resolved = source.empty() ? nullptr : realpath(source.c_str(), nullptr);
+  if (resolved == nullptr) return source;
+  std::string canonical(resolved);
+  free(resolved);
+  return canonical;
+}
+
+// Whether a fingerprint covers the database password. The one in a shared
+// file's name must not: anyone who may list cache_folder could test
+// guesses against an unsalted hash.
+enum class Secrets { kIncluded, kLeftOut };
+
 // FNV-1a over what a check checks: a shared result made by another
 // configuration (before a reload) must not answer for this one.
-uint64_t Fingerprint(const Config& config, const CheckSettings& settings, const std::string& probe) {
+uint64_t Fingerprint(const Config& config, const CheckSettings& settings, const std::string& probe,
+                     Secrets secrets) {
   uint64_t hash = 14695981039346656037ull;
   auto add = [&hash](const std::string& text) {
     for (unsigned char c : text + '\0') hash = (hash ^ c) * 1099511628211ull;
   };
-  add(config.source);
+  add(CanonicalSource(config.source));
   add(probe);
   for (const std::string& service : settings.services) add(service);
   add(std::to_string(static_cast<int>(settings.callable.kind)));
@@ -37,8 +55,10 @@ uint64_t Fingerprint(const Config& config, const CheckSettings& settings, const 
   for (const std::string& word : settings.callable.command) add(word);
   add(std::to_string(settings.timeout_ms));
   if (config.cursor_backend) {
-    add(config.cursor_backend->database);
-    add(ConnectionFingerprint(*config.cursor_backend));
+    CursorBackendSettings cursor = *config.cursor_backend;
+    if (secrets == Secrets::kLeftOut) cursor.server.password.clear();
+    add(cursor.database);
+    add(ConnectionFingerprint(cursor));
   }
   return hash;
 }
@@ -48,11 +68,12 @@ HealthCheck MakeCheck(const Config& config, const CheckSettings& settings, const
   HealthCheck check;
   if (settings.cache) {
     check.cache = settings.cache;
-    check.fingerprint = Fingerprint(config, settings, probe);
-    // The fingerprint in the name too: checks of two configurations (or of
+    check.fingerprint = Fingerprint(config, settings, probe, Secrets::kIncluded);
+    // A fingerprint in the name too: checks of two configurations (or of
     // one before and after a reload) never wait on each other's lock.
     char suffix[32];
-    snprintf(suffix, sizeof suffix, "-%016llx.result", static_cast<unsigned long long>(check.fingerprint));
+    snprintf(suffix, sizeof suffix, "-%016llx.result",
+             static_cast<unsigned long long>(Fingerprint(config, settings, probe, Secrets::kLeftOut)));
     check.shared_file = config.cache_folder + "/" + (probe.empty() ? "health" : "probe-" + probe) + suffix;
     check.shared_view = std::make_shared<SharedResultView>(check.shared_file, check.fingerprint);
   }
@@ -98,8 +119,8 @@ CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext&
   CheckOutcome outcome = CheckAndLog(check, app.registry, worker, log);
   if (app.counters) {
     // The records are the steps run, in order, up to the first that failed.
-    for (size_t step = 0; step < outcome.records.size(); ++step) {
-      app.counters->CountStep(check.metrics_slot, step,
+    for (size_t step = 0; step < outcome.records.size() && step < check.step_slots.size(); ++step) {
+      app.counters->CountStep(check.metrics_slot, check.step_slots[step],
                               static_cast<int64_t>(outcome.records[step].duration_ms * 1e6));
     }
     app.counters->CountCheck(check.metrics_slot, outcome.healthy);
@@ -246,11 +267,19 @@ std::shared_ptr<const App> BuildApp(Config config) {
     std::vector<CheckShape> shapes;
     for (HealthCheck* check : CheckList(*app)) {
       check->metrics_slot = shapes.size();
-      CheckShape shape{check->probe, check->services};
-      if (check->callable) shape.steps.push_back(check->callable_name);
+      std::vector<std::string> steps = check->services;
+      if (check->callable) steps.push_back(check->callable_name);
+      // A service listed twice is one step on the page: Prometheus keeps
+      // one sample per series.
+      CheckShape shape{check->probe, {}};
+      for (const std::string& step : steps) {
+        auto known = std::find(shape.steps.begin(), shape.steps.end(), step);
+        check->step_slots.push_back(static_cast<size_t>(known - shape.steps.begin()));
+        if (known == shape.steps.end()) shape.steps.push_back(step);
+      }
       shapes.push_back(std::move(shape));
     }
-    app->counters = MachineCounters::Open(config.cache_folder, config.source, std::move(shapes));
+    app->counters = MachineCounters::Open(config.cache_folder, CanonicalSource(config.source), std::move(shapes));
   }
   app->config = std::move(config);
   return app;

@@ -804,6 +804,13 @@ const char* DatabaseKeyOf(const CheckSettings& check) {
   return check.callable.kind == CallableSettings::Kind::kSql ? "callable.sql" : nullptr;
 }
 
+Config WithoutSharedState(Config config) {
+  config.check.cache.reset();
+  for (ProbeSettings& probe : config.probes) probe.check.cache.reset();
+  config.cache_folder.clear();
+  return config;
+}
+
 std::string SummarizeChecks(const Config& config) {
   std::string summary = SummarizeCheck(config, config.check);
   for (const ProbeSettings& probe : config.probes) {

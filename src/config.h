@@ -131,6 +131,12 @@ struct Config {
   bool metrics() const { return details.has_value() && !cache_folder.empty(); }
 };
 
+// `config` without what it shares with the machine's other processes (the
+// caches, the counted metrics): what --check runs. A one-shot run, perhaps
+// as another user (cron's), must neither count nor make files in
+// cache_folder that the service would then refuse as not its own.
+Config WithoutSharedState(Config config);
+
 // The probe name a path ends in to read the metrics; no probe may take it.
 inline constexpr const char* kMetricsProbe = "metrics";
 

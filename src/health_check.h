@@ -42,6 +42,8 @@ struct HealthCheck {
   // This process's kept look at shared_file, for the fresh results.
   std::shared_ptr<SharedResultView> shared_view;
   size_t metrics_slot = 0;  // Its place among the App's counted checks.
+  // For each step, in the order run, its place among the slot's steps.
+  std::vector<size_t> step_slots;
 };
 
 // What one step of the check did, for the log.

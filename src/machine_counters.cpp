@@ -130,6 +130,12 @@ void MachineCounters::MapAgain() {
     close(fd);
     return go_private("another process holds its lock");
   }
+  // Looked at again under the lock: another process may have set the file
+  // up since, and counted in it.
+  if (fstat(fd, &info) != 0) {
+    close(fd);
+    return go_private(strerror(errno));
+  }
   Header header = {};
   bool ready = static_cast<size_t>(info.st_size) == bytes_ &&
                pread(fd, &header, sizeof header, 0) == static_cast<ssize_t>(sizeof header) &&

@@ -150,7 +150,8 @@ int Run(int argc, char** argv) {
   if (options.mode == Mode::kCheck) {
     TerminateOnServerSignals();
     if (!config.ok()) return refuse_configuration();
-    return RunCheckOnce(*BuildApp(config.value()), options.probe.value_or(""), options.quiet, log);
+    return RunCheckOnce(*BuildApp(WithoutSharedState(config.value())), options.probe.value_or(""),
+                        options.quiet, log);
   }
 
   if (options.listen) {

@@ -35,6 +35,10 @@ void PrepareSignals() {
   for (int signal_number : kServerSignals) sigaction(signal_number, &action, nullptr);
   action.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &action, nullptr);
+  // A file size limit (ulimit -f, LimitFSIZE=) met by a write to the
+  // shared files fails that write with EFBIG, which the shield survives,
+  // instead of killing the request with SIGXFSZ.
+  sigaction(SIGXFSZ, &action, nullptr);
   // A check that runs a command waits for it; an inherited SIG_IGN would reap it for us.
   action.sa_handler = SIG_DFL;
   sigaction(SIGCHLD, &action, nullptr);

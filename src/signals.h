@@ -16,7 +16,8 @@ sigset_t ServerSignals();
 // Resets the server signals to their default action (an inherited SIG_IGN,
 // from nohup say, would discard them before sigtimedwait could see them),
 // blocks them, and ignores SIGPIPE, so that a write to a vanished web
-// server or log reader fails with EPIPE instead of killing the process.
+// server or log reader fails with EPIPE instead of killing the process;
+// and SIGXFSZ, so that a write past a file size limit fails with EFBIG.
 void PrepareSignals();
 
 // For one-request processes (CGI, --check): the server signals end the
