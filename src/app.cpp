@@ -115,8 +115,9 @@ bool FirstTimeFor(const std::string& path) {
 }
 
 // CheckAndLog, counted for the metrics: each step's time, and the outcome.
-CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext& worker, Log& log) {
-  CheckOutcome outcome = CheckAndLog(check, app.registry, worker, log);
+CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext& worker, Log& log,
+                        const Deadline& deadline) {
+  CheckOutcome outcome = CheckAndLog(check, app.registry, worker, log, deadline);
   if (app.counters) {
     // The records are the steps run, in order, up to the first that failed.
     for (size_t step = 0; step < outcome.records.size() && step < check.step_slots.size(); ++step) {
@@ -142,8 +143,8 @@ SharedOutcome ShieldedOutcome(const HealthCheck& check, const App& app, WorkerCo
     log.error(LogPrefix(check) + shared.status().message() + "; checking alone (said once)");
   }
   return ShieldedCheck(shared.ok() ? &shared.value() : nullptr, window, check.timeout_ms,
-                       Deadline::FromNow(check.timeout_ms), [&] {
-                         CheckOutcome own = RunCounted(check, app, worker, log);
+                       Deadline::FromNow(check.timeout_ms), [&](const Deadline& deadline) {
+                         CheckOutcome own = RunCounted(check, app, worker, log, deadline);
                          SharedOutcome result;
                          result.healthy = own.healthy;
                          for (const CheckRecord& record : own.records) {
@@ -198,7 +199,7 @@ Response AnswerCheck(const Request& request, const HealthCheck& check, const App
     return MakeHealthJsonResponse(status, HealthJsonBody(false, {}, why), BodyModeFor(request));
   }
   if (!details && check.cache) return AnswerShielded(request, check, app, worker, log);
-  CheckOutcome outcome = RunCounted(check, app, worker, log);
+  CheckOutcome outcome = RunCounted(check, app, worker, log, Deadline::FromNow(check.timeout_ms));
   if (!details) {
     return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy, BodyModeFor(request),
                         check.failure_status);

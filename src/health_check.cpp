@@ -68,11 +68,16 @@ CheckOutcome RunHealthCheck(const HealthCheck& check, Container& container) {
 
 CheckOutcome CheckAndLog(const HealthCheck& check, const DependencyRegistry& registry,
                          WorkerContext& worker, Log& log) {
+  return CheckAndLog(check, registry, worker, log, Deadline::FromNow(check.timeout_ms));
+}
+
+CheckOutcome CheckAndLog(const HealthCheck& check, const DependencyRegistry& registry,
+                         WorkerContext& worker, Log& log, const Deadline& deadline) {
   CheckOutcome outcome;
   {
     // The request's dependencies are gone before we answer, and nothing
     // the worker keeps holds a lock or a transaction.
-    Container container(registry, worker, Deadline::FromNow(check.timeout_ms));
+    Container container(registry, worker, deadline);
     outcome = RunHealthCheck(check, container);
   }
   worker.EndRequest();

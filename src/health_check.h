@@ -63,8 +63,12 @@ struct CheckOutcome {
 // Runs the check; stops at the first failing step, as clearskies does.
 CheckOutcome RunHealthCheck(const HealthCheck& check, Container& container);
 
-// Runs the check with a fresh container and a deadline, ends the request in
-// `worker` (what it keeps must be fit to keep), and logs each failed step.
+// Runs the check with a fresh container within `deadline`, ends the request
+// in `worker` (what it keeps must be fit to keep), and logs each failed step.
+CheckOutcome CheckAndLog(const HealthCheck& check, const DependencyRegistry& registry,
+                         WorkerContext& worker, Log& log, const Deadline& deadline);
+
+// The same within the check's own timeout_ms from now.
 CheckOutcome CheckAndLog(const HealthCheck& check, const DependencyRegistry& registry,
                          WorkerContext& worker, Log& log);
 

@@ -203,7 +203,6 @@ std::optional<int64_t> SharedResult::LeadTakenNs() const {
 }
 
 void SharedResult::Publish(const SharedOutcome& outcome) {
-  if (!leading_) return;
   Record record = {};
   record.magic = kMagic;
   record.version = kVersion;
@@ -230,9 +229,9 @@ void SharedResult::Resign() {
 
 namespace {
 
-SharedOutcome RunTimed(const std::function<SharedOutcome()>& run) {
+SharedOutcome RunTimed(const CheckRun& run, const Deadline& deadline) {
   int64_t started = BootClockNowNs();
-  SharedOutcome outcome = run();
+  SharedOutcome outcome = run(deadline);
   outcome.started_ns = started;
   return outcome;
 }
@@ -240,21 +239,25 @@ SharedOutcome RunTimed(const std::function<SharedOutcome()>& run) {
 }  // namespace
 
 SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int64_t check_timeout_ms,
-                            const Deadline& deadline, const std::function<SharedOutcome()>& run) {
-  if (shared == nullptr) return RunTimed(run);
+                            const Deadline& deadline, const CheckRun& run) {
+  if (shared == nullptr) return RunTimed(run, deadline);
   // A run that started after this record is the one this request waits for.
   std::optional<SharedOutcome> before = shared->StartedSince(0);
   int64_t waiting_for_ns = before ? before->started_ns + 1 : 0;
-  // A lead taken longer ago than a check may last is a stopped leader's:
-  // waiting would only fail at the deadline, so this request checks alone.
+  // A lead whose age is unknown (no mark: one the disk could not take), or
+  // older than a check may last (a stopped leader), or taken "in the
+  // future" (a leader whose boot clock runs ahead, in a time namespace), is
+  // not waited for: waiting would only fail at the deadline. This request
+  // checks alone, and shares what it found, so that the next ones need not.
   // Decided on arrival only, so that the check has the request's whole time.
   int64_t now = BootClockNowNs();
   if (!shared->Fresh(now, window) && !shared->TryLead()) {
     std::optional<int64_t> taken = shared->LeadTakenNs();
-    // A lead taken "in the future" is a leader's whose boot clock runs
-    // ahead (a time namespace): its age cannot be known, so it is not
-    // waited for either.
-    if (taken && (now - *taken > check_timeout_ms * 1000000 || *taken > now)) return RunTimed(run);
+    if (!taken || now - *taken > check_timeout_ms * 1000000 || *taken > now) {
+      SharedOutcome alone = RunTimed(run, deadline);
+      shared->Publish(alone);
+      return alone;
+    }
   }
   auto pause = kFirstWaitPause;
   auto shared_from = [](SharedOutcome outcome, OutcomeSource source) {
@@ -271,9 +274,21 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int
         shared->Resign();
         return shared_from(*done, OutcomeSource::kSharedRun);
       }
-      SharedOutcome outcome = RunTimed(run);
-      shared->Publish(outcome);
-      return outcome;
+      if (!waited) {
+        SharedOutcome outcome = RunTimed(run, deadline);
+        shared->Publish(outcome);
+        return outcome;
+      }
+      // The run waited for left nothing: its leader was killed, or the
+      // disk refused its record. Every waiter checks alone, at once, with
+      // the time it has left (not one after another behind the lock, where
+      // the last would run out of time). A failure found in what was left
+      // of a request's time is that request's, not the machine's: only a
+      // healthy outcome is shared.
+      shared->Resign();
+      SharedOutcome late = RunTimed(run, deadline);
+      if (late.healthy) shared->Publish(late);
+      return late;
     }
     if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) {
       return shared_from(*done, OutcomeSource::kSharedRun);

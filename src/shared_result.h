@@ -83,7 +83,8 @@ class SharedResult {
   // When the lead now held was taken (by whichever process), if known.
   std::optional<int64_t> LeadTakenNs() const;
 
-  // Records `outcome` (the leader only) and gives the lead up.
+  // Records `outcome` (whether or not this one leads: a request that checked
+  // alone shares what it found too) and gives up the lead if held.
   void Publish(const SharedOutcome& outcome);
 
   // Gives the lead up without recording anything.
@@ -128,13 +129,18 @@ class SharedResultView {
   MappedFile identity_;
 };
 
+// A run of the check, within `deadline`: the request's own, so a request
+// that runs the check late has only its time left.
+using CheckRun = std::function<SharedOutcome(const Deadline& deadline)>;
+
 // The shield: the fresh recorded outcome; else, when no one is running the
 // check, `run`'s (recorded for everyone); else the outcome of the run under
-// way, waited for until `deadline`. A request never waits past its own
-// deadline, and the file never stops a check: when it cannot be used, or
-// the run under way started more than `check_timeout_ms` ago (its leader is
-// stopped), the check just runs.
+// way, waited for until `deadline`. A request never waits or runs past its
+// own deadline, and the file never stops a check: when it cannot be used,
+// or the run under way has no known start or started more than
+// `check_timeout_ms` ago (its leader is stopped), or the run waited for
+// left nothing (its leader died, the disk is full), the check just runs.
 SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int64_t check_timeout_ms,
-                            const Deadline& deadline, const std::function<SharedOutcome()>& run);
+                            const Deadline& deadline, const CheckRun& run);
 
 }  // namespace healthcheck

@@ -143,7 +143,7 @@ TEST_CASE("single flight: threads that arrive during a run share its outcome") {
   for (size_t i = 0; i < outcomes.size(); ++i) {
     threads.emplace_back([&, i] {
       SharedResult shared = OpenOrFail(path);
-      outcomes[i] = ShieldedCheck(&shared, CacheWindow{0, 0}, 5000, Deadline::FromNow(5000), [&] {
+      outcomes[i] = ShieldedCheck(&shared, CacheWindow{0, 0}, 5000, Deadline::FromNow(5000), [&](const Deadline&) {
         ++runs;
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
         return Outcome(false, 0, "run " + std::to_string(runs.load()));
@@ -164,7 +164,7 @@ TEST_CASE("a request waiting for another's run waits no longer than its own dead
   SharedResult waiter = OpenOrFail(path);
   bool ran = false;
   auto started = std::chrono::steady_clock::now();
-  SharedOutcome outcome = ShieldedCheck(&waiter, CacheWindow{1000, 1000}, 80, Deadline::FromNow(80), [&] {
+  SharedOutcome outcome = ShieldedCheck(&waiter, CacheWindow{1000, 1000}, 80, Deadline::FromNow(80), [&](const Deadline&) {
     ran = true;
     return Outcome(true, 0);
   });
@@ -180,7 +180,7 @@ TEST_CASE("a fresh result answers without running; a stale one runs the check ag
   TempDir dir;
   SharedResult shared = OpenOrFail(dir.file("ready.state"));
   int runs = 0;
-  auto run = [&runs] {
+  auto run = [&runs](const Deadline&) {
     ++runs;
     return Outcome(true, 0);
   };
@@ -204,12 +204,60 @@ TEST_CASE("a lead older than a check may last is a stopped leader's: the request
   std::this_thread::sleep_for(std::chrono::milliseconds(60));
   SharedResult request = OpenOrFail(path);
   int runs = 0;
-  SharedOutcome outcome = ShieldedCheck(&request, CacheWindow{1000, 1000}, 50, Deadline::FromNow(50), [&] {
+  SharedOutcome outcome = ShieldedCheck(&request, CacheWindow{1000, 1000}, 50, Deadline::FromNow(50), [&](const Deadline&) {
     ++runs;
     return Outcome(true, 0);
   });
   CHECK(runs == 1);
   CHECK(outcome.healthy);
+  // What it found alone is shared: the next request needs no run.
+  CHECK(request.Fresh(BootClockNowNs(), CacheWindow{1000, 1000}).has_value());
+}
+
+TEST_CASE("a waiter whose leader left nothing checks alone in the time it has left, and shares only health") {
+  TempDir dir;
+  std::string path = dir.file("ready.state");
+  std::atomic<bool> leading{false};
+  std::thread leader_thread([&] {
+    SharedResult leader = OpenOrFail(path);
+    REQUIRE(leader.TryLead());
+    leading = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    leader.Resign();  // Killed, or its record refused by a full disk: nothing published.
+  });
+  while (!leading) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  SharedResult waiter = OpenOrFail(path);
+  int64_t time_left_ms = -1;
+  SharedOutcome outcome = ShieldedCheck(&waiter, CacheWindow{1000, 1000}, 1000, Deadline::FromNow(400),
+                                        [&](const Deadline& deadline) {
+                                          time_left_ms = deadline.remaining_ms();
+                                          return Outcome(false, 0, "short of time");
+                                        });
+  leader_thread.join();
+  CHECK_FALSE(outcome.healthy);
+  CHECK(time_left_ms > 0);
+  CHECK(time_left_ms <= 260);  // The request's 400 ms, less the ~150 it waited.
+  CHECK_FALSE(waiter.StartedSince(0).has_value());  // A late failure is not the machine's.
+  CHECK(waiter.TryLead());  // And the lead was given up.
+}
+
+TEST_CASE("a lead with no mark (the disk refused it) is not waited for") {
+  TempDir dir;
+  std::string path = dir.file("ready.state");
+  SharedResult leader = OpenOrFail(path);
+  REQUIRE(leader.TryLead());
+  REQUIRE(truncate(path.c_str(), 0) == 0);  // The mark is gone, the lock is held.
+  SharedResult request = OpenOrFail(path);
+  int runs = 0;
+  auto started = std::chrono::steady_clock::now();
+  SharedOutcome outcome = ShieldedCheck(&request, CacheWindow{1000, 1000}, 5000, Deadline::FromNow(5000),
+                                        [&](const Deadline&) {
+                                          ++runs;
+                                          return Outcome(true, 0);
+                                        });
+  CHECK(runs == 1);
+  CHECK(outcome.healthy);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::milliseconds(2000));
 }
 
 TEST_CASE("the kept view answers what the file holds, and notices a file truncated or replaced") {
