@@ -15,7 +15,7 @@ namespace {
 
 // The handler's table: it reads it with no lock (a signal handler may take
 // none), so each slot's range is published with atomics.
-constexpr int kSlots = 64;
+constexpr int kSlots = 256;  // Mappings at once: one per cached probe, and the counts.
 struct Slot {
   std::atomic<uintptr_t> begin{0};
   std::atomic<uintptr_t> end{0};
@@ -63,39 +63,47 @@ void InstallHandlerOnce() {
 
 }  // namespace
 
-GuardedMapping::GuardedMapping(int fd, size_t bytes) {
+GuardedMapping::GuardedMapping(size_t bytes) {
   InstallHandlerOnce();
   std::lock_guard<std::mutex> hold(g_slots_mutex);
   for (int i = 0; i < kSlots; ++i) {
-    if (g_slots[i].begin.load() == 0) {
-      void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-      if (data == MAP_FAILED) return;
-      data_ = static_cast<char*>(data);
-      bytes_ = bytes;
-      slot_ = i;
-      g_slots[i].lost.store(false);
-      g_slots[i].end.store(reinterpret_cast<uintptr_t>(data_) + bytes);
-      g_slots[i].begin.store(reinterpret_cast<uintptr_t>(data_));
-      return;
-    }
+    if (g_slots[i].begin.load() != 0) continue;
+    void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (data == MAP_FAILED) return;
+    data_ = static_cast<char*>(data);
+    bytes_ = bytes;
+    slot_ = i;
+    g_slots[i].lost.store(false);
+    g_slots[i].end.store(reinterpret_cast<uintptr_t>(data_) + bytes);
+    g_slots[i].begin.store(reinterpret_cast<uintptr_t>(data_));
+    return;
   }
-}
-
-GuardedMapping::GuardedMapping(size_t bytes) {
-  void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (data == MAP_FAILED) return;
-  data_ = static_cast<char*>(data);
-  bytes_ = bytes;
 }
 
 GuardedMapping::~GuardedMapping() {
   if (data_ == nullptr) return;
-  if (slot_ >= 0) {
+  {
     std::lock_guard<std::mutex> hold(g_slots_mutex);
     g_slots[slot_].begin.store(0);
     g_slots[slot_].end.store(0);
   }
   munmap(data_, bytes_);
+}
+
+bool GuardedMapping::MapFile(int fd) {
+  if (data_ == nullptr) return false;
+  void* mapped = mmap(data_, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+  if (mapped == MAP_FAILED) {
+    MapPrivate();  // A failed MAP_FIXED may have taken the old pages away.
+    return false;
+  }
+  g_slots[slot_].lost.store(false);
+  return true;
+}
+
+void GuardedMapping::MapPrivate() {
+  if (data_ == nullptr) return;
+  mmap(data_, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 }
 
 bool GuardedMapping::lost() const { return slot_ >= 0 && g_slots[slot_].lost.load(); }

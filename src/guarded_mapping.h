@@ -17,24 +17,32 @@ namespace healthcheck {
 
 class GuardedMapping {
  public:
-  // Maps `bytes` of `fd` read-write and shared; null data() when mmap
-  // fails or too many mappings are guarded at once.
-  GuardedMapping(int fd, size_t bytes);
-  // Private memory, guarded by nothing: for a process that counts alone.
+  // Reserves `bytes` of address space, private zeroed memory at first. The
+  // range stays the same for the mapping's life: a file is mapped into it
+  // and out of it in place, so a thread that read data() a moment ago
+  // never touches memory that is gone. Null data() when the address space
+  // or the handler's table is full.
   explicit GuardedMapping(size_t bytes);
   ~GuardedMapping();
   GuardedMapping(const GuardedMapping&) = delete;
   GuardedMapping& operator=(const GuardedMapping&) = delete;
 
+  // `fd`'s first size() bytes, shared, in place of what was there; false,
+  // with private memory there, when mmap refuses.
+  bool MapFile(int fd);
+  // Private zeroed memory in place of what was there.
+  void MapPrivate();
+
   char* data() const { return data_; }
   size_t size() const { return bytes_; }
-  // Whether a SIGBUS replaced the file's pages with private memory.
+  // Whether a SIGBUS replaced the file's pages with private memory since
+  // the last MapFile.
   bool lost() const;
 
  private:
   char* data_ = nullptr;
   size_t bytes_ = 0;
-  int slot_ = -1;  // In the handler's table; -1 for private memory.
+  int slot_ = -1;  // In the handler's table.
 };
 
 // Which file a mapping was made from.
@@ -46,9 +54,6 @@ struct MappedFile {
 // A kept mapping is looked at again at most this often: a stat a second,
 // not one per request.
 inline constexpr int64_t kLookEveryMs = 1000;
-// Mappings one keeper may make: a file replaced faster than this, forever,
-// is left alone, and the keeper goes on with the last.
-inline constexpr size_t kMostMappings = 16;
 
 // Whether a look at a kept file is due; true for one caller a second,
 // which then owns the look.

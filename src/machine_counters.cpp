@@ -73,7 +73,11 @@ bool LockBriefly(int fd) {
 }  // namespace
 
 MachineCounters::MachineCounters(std::string path, std::vector<CheckShape> shapes, uint64_t layout)
-    : path_(std::move(path)), shapes_(std::move(shapes)), layout_(layout), bytes_(BytesOf(shapes_)) {}
+    : path_(std::move(path)),
+      shapes_(std::move(shapes)),
+      layout_(layout),
+      bytes_(BytesOf(shapes_)),
+      mapping_(bytes_) {}
 
 MachineCounters::~MachineCounters() = default;
 
@@ -104,18 +108,14 @@ std::string MachineCounters::TakeProblem() {
 
 // With remap_mutex_ held.
 void MachineCounters::MapAgain() {
-  if (mappings_.size() >= kMostMappings) return;
   auto go_private = [this](const std::string& why) {
-    // Said once per change: a file that stays unusable is not a line per second.
-    if (shared_ || mappings_.empty()) {
+    // Said once per change: a file that stays unusable is not a line a second.
+    if (shared_ || !said_alone_) {
       SetProblem("cannot count in " + path_ + " (" + why +
                  "); this process counts alone, and the metrics say so (healthcheck_metrics_shared 0)");
+      said_alone_ = true;
     }
-    if (!shared_ && !mappings_.empty()) return;  // Already counting alone.
-    auto mapping = std::make_unique<GuardedMapping>(bytes_);
-    if (mapping->data() == nullptr) return;
-    base_.store(mapping->data(), std::memory_order_release);
-    mappings_.push_back(std::move(mapping));
+    if (shared_) mapping_.MapPrivate();
     shared_ = false;
   };
   int fd = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
@@ -152,20 +152,19 @@ void MachineCounters::MapAgain() {
     }
   }
   flock(fd, LOCK_UN);
-  auto mapping = std::make_unique<GuardedMapping>(fd, bytes_);
+  bool mapped = mapping_.MapFile(fd);
   close(fd);
-  if (mapping->data() == nullptr) return go_private("it cannot be mapped");
+  if (!mapped) return go_private("it cannot be mapped");
   identity_ = MappedFile{info.st_dev, info.st_ino};
-  base_.store(mapping->data(), std::memory_order_release);
-  mappings_.push_back(std::move(mapping));
-  if (!shared_ && mappings_.size() > 1) SetProblem("counting in " + path_ + " again");
+  if (said_alone_) SetProblem("counting in " + path_ + " again");
+  said_alone_ = false;
   shared_ = true;
 }
 
 void MachineCounters::KeepMapped() {
   if (!IsDue(next_look_ms_)) return;
   std::lock_guard<std::mutex> hold(remap_mutex_);
-  bool still = shared_ && !mappings_.back()->lost() && IsStillTheFile(path_, identity_, bytes_);
+  bool still = shared_ && !mapping_.lost() && IsStillTheFile(path_, identity_, bytes_);
   if (!still) MapAgain();
 }
 
@@ -182,7 +181,7 @@ size_t MachineCounters::StepOffset(size_t check, size_t step) const {
 }
 
 uint64_t* MachineCounters::Word(size_t offset) const {
-  char* base = base_.load(std::memory_order_acquire);
+  char* base = mapping_.data();
   return base == nullptr ? nullptr : reinterpret_cast<uint64_t*>(base + offset);
 }
 
@@ -210,9 +209,8 @@ void MachineCounters::CountCheck(size_t check, bool healthy) {
 void MachineCounters::CountStep(size_t check, size_t step, int64_t duration_ns) {
   KeepMapped();
   if (check >= shapes_.size() || step >= shapes_[check].steps.size()) return;
-  char* base = base_.load(std::memory_order_acquire);
-  if (base == nullptr) return;
-  auto* counts = reinterpret_cast<StepCounts*>(base + StepOffset(check, step));
+  auto* counts = reinterpret_cast<StepCounts*>(Word(StepOffset(check, step)));
+  if (counts == nullptr) return;
   if (duration_ns < 0) duration_ns = 0;
   double seconds = static_cast<double>(duration_ns) / 1e9;
   size_t bucket = 0;

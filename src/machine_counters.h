@@ -111,13 +111,13 @@ class MachineCounters {
   const std::vector<CheckShape> shapes_;
   const uint64_t layout_;  // Names the shapes; in the file's name and header.
   const size_t bytes_;
-  std::atomic<char*> base_{nullptr};
+  // The counts' memory: the file's pages, or private ones. Its address never
+  // changes, so adding needs no lock against a look mapping the file anew.
+  GuardedMapping mapping_;
   std::atomic<int64_t> next_look_ms_{0};
   std::mutex remap_mutex_;
-  // Every mapping this object made, the current one last: an older one
-  // stays until the end, since a thread may still be adding to it.
-  std::vector<std::unique_ptr<GuardedMapping>> mappings_;
   std::atomic<bool> shared_{false};  // Mapped from the file, not private memory.
+  bool said_alone_ = false;  // The last problem said was counting alone.
   MappedFile identity_;  // The file now mapped, when shared_.
   std::mutex problem_mutex_;
   std::string problem_;

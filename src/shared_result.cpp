@@ -311,18 +311,17 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int
 namespace healthcheck {
 
 SharedResultView::SharedResultView(std::string path, uint64_t fingerprint)
-    : path_(std::move(path)), fingerprint_(fingerprint) {}
+    : path_(std::move(path)), fingerprint_(fingerprint), mapping_(sizeof(Record)) {}
 
 SharedResultView::~SharedResultView() = default;
 
 std::optional<SharedOutcome> SharedResultView::Fresh(int64_t now_ns, const CacheWindow& window) {
   LookAgainIfDue();
-  const char* data = data_.load(std::memory_order_acquire);
-  if (data == nullptr) return std::nullopt;
+  if (!mapped_.load(std::memory_order_acquire)) return std::nullopt;
   // A copy, checked whole: a record being written as it is copied fails
   // its checksum, and the request goes the long way.
   Record record;
-  memcpy(&record, data, sizeof record);
+  memcpy(&record, mapping_.data(), sizeof record);
   std::optional<SharedOutcome> outcome = Decode(record, fingerprint_);
   if (!outcome || !IsFresh(*outcome, now_ns, window)) return std::nullopt;
   outcome->source = OutcomeSource::kCache;
@@ -331,24 +330,17 @@ std::optional<SharedOutcome> SharedResultView::Fresh(int64_t now_ns, const Cache
 
 void SharedResultView::LookAgainIfDue() {
   if (!IsDue(next_look_ms_)) return;
-  std::unique_lock<std::mutex> hold(mutex_, std::try_to_lock);
-  if (!hold.owns_lock()) return;  // Another thread is looking.
-  const GuardedMapping* current = mappings_.empty() ? nullptr : mappings_.back().get();
-  if (current != nullptr && !current->lost() && IsStillTheFile(path_, identity_, sizeof(Record))) return;
-  if (mappings_.size() >= kMostMappings) return;
-  data_.store(nullptr, std::memory_order_release);
+  std::lock_guard<std::mutex> hold(mutex_);
+  if (mapped_ && !mapping_.lost() && IsStillTheFile(path_, identity_, sizeof(Record))) return;
+  mapped_ = false;
   // Only an existing file of our own, whole: the leader makes it.
   int fd = open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return;
   struct stat info;
   if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_uid == geteuid() &&
-      static_cast<size_t>(info.st_size) >= sizeof(Record)) {
-    auto mapping = std::make_unique<GuardedMapping>(fd, sizeof(Record));
-    if (mapping->data() != nullptr) {
-      identity_ = MappedFile{info.st_dev, info.st_ino};
-      data_.store(mapping->data(), std::memory_order_release);
-      mappings_.push_back(std::move(mapping));
-    }
+      static_cast<size_t>(info.st_size) >= sizeof(Record) && mapping_.MapFile(fd)) {
+    identity_ = MappedFile{info.st_dev, info.st_ino};
+    mapped_ = true;
   }
   close(fd);
 }

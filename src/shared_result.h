@@ -16,11 +16,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "deadline.h"
 #include "guarded_mapping.h"
@@ -120,12 +118,10 @@ class SharedResultView {
 
   const std::string path_;
   const uint64_t fingerprint_;
-  std::atomic<const char*> data_{nullptr};
+  GuardedMapping mapping_;  // The file's first record, in place.
+  std::atomic<bool> mapped_{false};  // Else the view says nothing.
   std::atomic<int64_t> next_look_ms_{0};
-  std::mutex mutex_;
-  // Every mapping made, the current one last: a thread may still be
-  // reading an older one, so they go with the view.
-  std::vector<std::unique_ptr<GuardedMapping>> mappings_;
+  std::mutex mutex_;  // The look.
   MappedFile identity_;
 };
 
