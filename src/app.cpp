@@ -2,7 +2,11 @@
 // choice of answer: which check, drained or run, envelope or report.
 #include "app.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -105,13 +109,29 @@ bool WantsDetails(const Request& request, const App& app) {
          IsAuthorised(*app.config.details, request);
 }
 
-// Whether this process has not said anything about `path` yet: a shared
-// file that cannot be used is logged once, not on every request of a flood.
-bool FirstTimeFor(const std::string& path) {
+// Whether `problem` with the shared file `path` is to be logged now: once
+// per process, and, where cache_folder lets us leave a mark beside the file
+// (PATH.said), no more than once a minute on the machine, since under CGI
+// every request is a process of its own. Without the mark (a folder no one
+// may write), every process says it: the log is then the only way to learn.
+bool SayNowAbout(const std::string& path, const std::string& problem) {
   static std::mutex mutex;
   static std::set<std::string> said;
-  std::lock_guard<std::mutex> hold(mutex);
-  return said.insert(path).second;
+  {
+    std::lock_guard<std::mutex> hold(mutex);
+    if (!said.insert(path + '\0' + problem).second) return false;
+  }
+  std::string mark = path + ".said";
+  struct stat info;
+  if (lstat(mark.c_str(), &info) == 0 && S_ISREG(info.st_mode) && time(nullptr) - info.st_mtime < 60) {
+    return false;
+  }
+  int fd = open(mark.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+  if (fd >= 0) {
+    futimens(fd, nullptr);  // Now, for the others.
+    close(fd);
+  }
+  return true;
 }
 
 // CheckAndLog, counted for the metrics: each step's time, and the outcome.
@@ -139,7 +159,7 @@ SharedOutcome ShieldedOutcome(const HealthCheck& check, const App& app, WorkerCo
   CacheWindow window{check.cache->success_ms, check.cache->failure_ms};
   if (std::optional<SharedOutcome> fresh = check.shared_view->Fresh(BootClockNowNs(), window)) return *fresh;
   Result<SharedResult> shared = SharedResult::Open(check.shared_file, check.fingerprint);
-  if (!shared.ok() && FirstTimeFor(check.shared_file)) {
+  if (!shared.ok() && SayNowAbout(check.shared_file, shared.status().message())) {
     log.error(LogPrefix(check) + shared.status().message() + "; checking alone (said once)");
   }
   return ShieldedCheck(shared.ok() ? &shared.value() : nullptr, window, check.timeout_ms,
@@ -226,7 +246,7 @@ Response Answer(const Request& request, const App& app, WorkerContext& worker, L
     }
     app.counters->CountRequest(check.metrics_slot, counted_as);
     std::string problem = app.counters->TakeProblem();
-    if (!problem.empty()) log.error(problem);
+    if (!problem.empty() && SayNowAbout(app.counters->path(), problem)) log.error(problem);
   }
   return response;
 }

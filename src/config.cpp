@@ -343,8 +343,8 @@ class ConfigReader {
     }
     if (config.cache_folder.empty() && !cached.empty()) {
       return Error(cached, "needs \"cache_folder\": a folder the responder's user may write, where "
-                           "every process on the machine shares the results (/run/healthcheck "
-                           "under systemd's RuntimeDirectory=healthcheck; for CGI, a folder of the "
+                           "every process on the machine shares the results (/run/healthcheck-shared "
+                           "under the shipped service's RuntimeDirectory=; for CGI, a folder of the "
                            "account's own)");
     }
     if (!config.cache_folder.empty() && cached.empty() && !config.details) {

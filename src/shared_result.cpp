@@ -27,6 +27,9 @@ constexpr size_t kBootIdBytes = 36;  // "8-4-4-4-12" hex and dashes.
 // not spin the machine.
 constexpr auto kFirstWaitPause = std::chrono::milliseconds(1);
 constexpr auto kLongestWaitPause = std::chrono::milliseconds(16);
+// How long a lead may go without its mark before it is not waited for: the
+// leader writes it right after taking the lock.
+constexpr auto kMarkGrace = std::chrono::milliseconds(5);
 
 // The file's one record. Fixed size and layout: every process of the same
 // build reads it the same way; another build's version is ignored.
@@ -250,10 +253,15 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int
   // not waited for: waiting would only fail at the deadline. This request
   // checks alone, and shares what it found, so that the next ones need not.
   // Decided on arrival only, so that the check has the request's whole time.
-  int64_t now = BootClockNowNs();
-  if (!shared->Fresh(now, window) && !shared->TryLead()) {
+  auto not_to_wait_for = [&](int64_t now) {
     std::optional<int64_t> taken = shared->LeadTakenNs();
-    if (!taken || now - *taken > check_timeout_ms * 1000000 || *taken > now) {
+    return !taken || now - *taken > check_timeout_ms * 1000000 || *taken > now;
+  };
+  if (!shared->Fresh(BootClockNowNs(), window) && !shared->TryLead() && not_to_wait_for(BootClockNowNs())) {
+    // Looked at again a moment later: a leader that has just taken the lock
+    // has its mark still to write.
+    std::this_thread::sleep_for(kMarkGrace);
+    if (!shared->Fresh(BootClockNowNs(), window) && !shared->TryLead() && not_to_wait_for(BootClockNowNs())) {
       SharedOutcome alone = RunTimed(run, deadline);
       shared->Publish(alone);
       return alone;

@@ -83,9 +83,11 @@ class SystemdUnitsTest(ServerTestCase):
         service = read_unit("healthcheck.service")["Service"]
         # No user to create: a dynamic one (a static one of that name is used if it exists).
         self.assertEqual(service["DynamicUser"], "yes")
-        # systemd removes a RuntimeDirectory= when the service stops: it would take the
-        # socket unit's socket in /run/healthcheck with it.
-        self.assertNotIn("RuntimeDirectory", service)
+        # systemd removes a RuntimeDirectory= when the service stops: the socket unit's
+        # /run/healthcheck must not be one, or its socket would go with it. The shared
+        # results' and counts' folder is one, the service user's alone.
+        self.assertEqual(service["RuntimeDirectory"], "healthcheck-shared")
+        self.assertEqual(service["RuntimeDirectoryMode"], "0700")
         socket_unit = read_unit("healthcheck.socket")["Socket"]
         self.assertTrue(socket_unit["ListenStream"].startswith("/run/"))  # A tmpfs: empty at boot.
         self.assertEqual(socket_unit["DirectoryMode"], "0755")  # Made by systemd, reachable.

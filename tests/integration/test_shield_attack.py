@@ -376,7 +376,8 @@ class ShieldAttack(TestCase):
         still puts an error line in the web server's log for EVERY request
         of a flood. The "said once" promise should hold for the machine
         (e.g. a marker next to the file, or a rate limit on the file's
-        mtime)."""
+        mtime). Fixed: a mark beside the file (FILE.said) says it was said
+        in the last minute."""
         shared = self.path("shared")
         os.makedirs(shared, mode=0o700)
         config = self.config_in("site", {"callable": {"command": ["/bin/true"]},

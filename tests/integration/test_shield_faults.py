@@ -349,13 +349,17 @@ class ForgedRecords(ShieldFaultsBase):
         name = self.shared_file()
         os.unlink(name)
         os.mkfifo(name, 0o600)
+        logs = []
         for run in range(3):
             started = time.monotonic()
             healthy, log = self.cgi(timeout=20)
             self.assertTrue(healthy, log)
             self.assertLess(time.monotonic() - started, 10)
             self.assertEqual(len(self.runs()), 2 + run)
-        self.assertIn("not a regular file", log)
+            logs.append(log)
+        # Said by the first, and not again within the minute (FILE.said).
+        self.assertIn("not a regular file", logs[0])
+        self.assertEqual(sum("not a regular file" in log for log in logs), 1, logs)
 
 
 @unittest.skipIf(TIME_NAMESPACE_PROBLEM, TIME_NAMESPACE_PROBLEM)

@@ -208,8 +208,8 @@ TEST_CASE("cache: per check, the top level's for probes without one, and a folde
   CHECK(config->probes[1].check.cache->success_ms == 1000);
   CHECK(ErrorOf(R"({"cache": {"success_ms": 1000}})") ==
         kFile + ":1: \"cache\": needs \"cache_folder\": a folder the responder's user may write, "
-                "where every process on the machine shares the results (/run/healthcheck under "
-                "systemd's RuntimeDirectory=healthcheck; for CGI, a folder of the account's own)");
+                "where every process on the machine shares the results (/run/healthcheck-shared under "
+                "the shipped service's RuntimeDirectory=; for CGI, a folder of the account's own)");
   CHECK(ErrorOf(R"({"cache_folder": "c"})") ==
         kFile + ":1: \"cache_folder\": no check has a \"cache\", and without \"details\" no one may "
                 "read the metrics counted there");
