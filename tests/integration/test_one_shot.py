@@ -41,7 +41,8 @@ class OneShotTest(TestCase):
         result = self.run_binary(["--config", bad, "--test-config"])
         self.assertEqual(result.returncode, 78)
         self.assertEqual(result.stderr.decode().strip(), bad + ':3: "extra": unknown key '
-                         '(expected one of "callable", "cursor_backend", "details", "drain_file", '
+                         '(expected one of "cache", "cache_folder", "callable", "cursor_backend", '
+                         '"details", "drain_file", '
                          '"drain_status", "drains", "failure_status", "probes", "services", '
                          '"timeout_ms")')
         missing = self.path("missing.json")
