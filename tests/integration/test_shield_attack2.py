@@ -1,0 +1,188 @@
+"""A fourth hostile review of issue 13 (flood shield and metrics), aimed at
+the fixes of the third. Every test here FAILS on branch i13-attack2 when it
+was written (not marked expectedFailure on purpose): each reproduces a
+broken README promise. Each docstring says what goes wrong and the
+suspected cause. All run the real binary (CGI processes, or a FastCGI
+server on a unix socket), are bounded in time and clean up their
+processes."""
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+from tests.integration import fastcgi_wire
+from tests.integration.shield_support import kill_at_cleanup, lock_is_held, runs_of, write_program
+from tests.integration.support import BINARY, SUCCESS_BODY, TestCase, wait_until
+
+TOKEN = "attack2-token-0123456789"
+
+
+def sample(page, series):
+    match = re.search(r"^" + re.escape(series) + r" (\S+)$", page, re.MULTILINE)
+    if match is None:
+        raise AssertionError("%s is not on the page:\n%s" % (series, page))
+    return float(match.group(1))
+
+
+class ShieldAttack2(TestCase):
+
+    def cgi_env(self, config, path="/health", **extra):
+        env = dict(os.environ, REQUEST_METHOD="GET", SCRIPT_NAME=path, REQUEST_URI=path,
+                   HEALTHCHECK_CONFIG=config)
+        env.update(extra)
+        return env
+
+    def config_in(self, folder, document):
+        os.makedirs(self.path(folder), exist_ok=True)
+        path = os.path.join(self.path(folder), "healthcheck.json")
+        with open(path, "w") as out:
+            out.write(json.dumps(document))
+        os.chmod(path, 0o600)
+        return path
+
+    def popen_cgi(self, config, **extra):
+        process = subprocess.Popen([BINARY], env=self.cgi_env(config, **extra), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        kill_at_cleanup(self, process)
+        return process
+
+    def wait_for_lock(self, folder, pattern="health-*.result"):
+        self.assertTrue(wait_until(lambda: any(lock_is_held(name) for name in
+                                               glob.glob(os.path.join(folder, pattern))), timeout=5),
+                        "the leader never took the lock")
+
+    def shielded(self, program_body, timeout_ms, success_ms, failure_ms):
+        shared = self.path("shared")
+        os.makedirs(shared, mode=0o700)
+        program = self.path("check.sh")
+        write_program(program, program_body)
+        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": timeout_ms,
+                                         "cache": {"success_ms": success_ms, "failure_ms": failure_ms},
+                                         "cache_folder": shared})
+        return shared, program, config
+
+    # ------------------------------------------------------------------
+    def test_an_older_alone_run_does_not_overwrite_a_newer_failure(self):
+        """README: a result answers requests within its window "of the start
+        of the check that made it". A leader is frozen (SIGSTOP) past
+        timeout_ms, so requests check alone and now publish what they found
+        without the lock (shared_result.cpp:265-266; Publish no longer needs
+        the lead, :208). Request X starts a slow check that will pass (the
+        database was fine when it looked); 0.3 s later the database fails
+        and request Y checks alone, fast, and publishes the failure. Then X
+        ends and its pwrite (:221) replaces Y's newer failure with X's
+        OLDER success: nothing compares started_ns with the record already
+        there. The next request Z, well inside failure_ms of Y's check, is
+        answered healthy from the cache for up to success_ms after X's
+        start: a failure the machine already knew is hidden. (The same
+        unconditional overwrite happens with a waiter's late healthy run,
+        :298, and with a leader whose run outlasted an alone run.)"""
+        fail_flag = self.path("database-down")
+        shared, program, config = self.shielded(
+            'echo run >> "$0.runs"\nif [ -e %s ]; then exit 1; fi\nsleep 1.0\nexit 0' % fail_flag,
+            timeout_ms=1500, success_ms=5000, failure_ms=5000)
+        leader = self.popen_cgi(config)
+        self.wait_for_lock(shared)
+        leader.send_signal(signal.SIGSTOP)
+        time.sleep(1.7)  # The frozen lead is now older than timeout_ms.
+        slow = self.popen_cgi(config)  # X: checks alone, slowly, and will pass.
+        self.assertTrue(wait_until(lambda: runs_of(program) >= 2, timeout=3), "X never ran its check")
+        time.sleep(0.2)
+        open(fail_flag, "w").close()  # The database goes down.
+        fast = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+        self.assertFalse(fast.stdout.endswith(SUCCESS_BODY), "Y should have found the failure")
+        out, _ = slow.communicate(timeout=10)
+        self.assertTrue(out.endswith(SUCCESS_BODY), "X looked before the failure")
+        later = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+        self.assertFalse(later.stdout.endswith(SUCCESS_BODY),
+                         "a request after a check found the database down (failure_ms 5000, well inside "
+                         "it) was answered healthy from an OLDER check's record, written over the newer "
+                         "failure; log: %s" % later.stderr.decode())
+
+    # ------------------------------------------------------------------
+    def test_concurrent_requests_past_a_frozen_leader_do_not_each_run_the_check(self):
+        """README: "Requests that arrive while a check runs wait for it and
+        share its result (single flight)". The previous review's frozen
+        leader test sends its requests one after another, so each finds the
+        record the last one published. A real flood is concurrent: with a
+        leader frozen past timeout_ms, every request that arrives while an
+        alone run is under way sleeps 5 ms and checks alone too
+        (shared_result.cpp:260-267): the alone runs have no single flight
+        among themselves. 20 requests arriving together run 20 checks (the
+        whole flood reaches the database) for as long as the leader stays
+        frozen, every time the record goes stale."""
+        shared, program, config = self.shielded('echo run >> "$0.runs"\nsleep 0.4\nexit 0',
+                                                timeout_ms=700, success_ms=1000, failure_ms=1000)
+        leader = self.popen_cgi(config)
+        self.wait_for_lock(shared)
+        leader.send_signal(signal.SIGSTOP)
+        time.sleep(1.0)  # The frozen lead is now older than timeout_ms.
+        before = runs_of(program)
+        flood = [self.popen_cgi(config) for _ in range(20)]
+        answers = [process.communicate(timeout=10)[0].endswith(SUCCESS_BODY) for process in flood]
+        runs = runs_of(program) - before
+        self.assertTrue(all(answers))
+        self.assertLessEqual(runs, 3, "%d checks ran for 20 concurrent requests (success_ms 1000, a 0.4 s "
+                             "check) while a leader was frozen" % runs)
+
+    # ------------------------------------------------------------------
+    def test_waiters_of_a_killed_leader_do_not_all_run_the_check(self):
+        """README: "A process killed mid-check leaves nothing stuck (its lock
+        goes with it), and a file that is deleted, damaged or unwritable
+        only means the check runs again" - again, once. 20 requests wait
+        for a leader's slow check; the leader is killed (a web server's CGI
+        timeout, the OOM killer). Each waiter's poll then takes the free
+        lock, finds no record, resigns and runs the check alone
+        (shared_result.cpp:296-299: "Every waiter checks alone, at once"),
+        so the whole queue hits the database at the same moment - often
+        the moment it is slow, which is why the leader was killed. One of
+        them (the first to take the lock) should run it and the others
+        wait for it, each within its own deadline."""
+        shared, program, config = self.shielded('echo run >> "$0.runs"\nsleep 0.6\nexit 0',
+                                                timeout_ms=3000, success_ms=1000, failure_ms=1000)
+        leader = self.popen_cgi(config)
+        self.wait_for_lock(shared)
+        waiters = [self.popen_cgi(config) for _ in range(20)]
+        time.sleep(0.4)  # All are waiting for the leader now.
+        before = runs_of(program)
+        leader.kill()
+        answers = [process.communicate(timeout=10)[0].endswith(SUCCESS_BODY) for process in waiters]
+        runs = runs_of(program) - before
+        self.assertTrue(all(answers))
+        self.assertLessEqual(runs, 3, "%d checks ran for the 20 waiters of one killed leader" % runs)
+
+    # ------------------------------------------------------------------
+    def test_a_mark_dated_in_the_future_does_not_silence_a_lasting_problem(self):
+        """README: a shared file that cannot be used is said in the log (the
+        fix: at most once a minute on the machine, through PATH.said).
+        SayNowAbout (app.cpp:127) stays silent while
+        time(nullptr) - mtime < 60, which holds for ANY mark whose mtime is
+        ahead of the clock: the wall clock is stepped back (a machine that
+        booted with a wrong RTC and was corrected by NTP, a VM restored
+        from a snapshot), and the mark written before the step silences
+        the problem until the clock catches up - here a day. The log is the
+        only way an operator learns that the shield is off; a mark from
+        the future should count as old (or the age be taken as absolute)."""
+        shared = self.path("shared")
+        os.makedirs(shared, mode=0o700)
+        config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
+                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
+                                         "cache_folder": shared})
+        subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+        (name,) = glob.glob(os.path.join(shared, "health-*.result"))
+        os.unlink(name)
+        os.mkdir(name)  # The shared file cannot be used.
+        mark = name + ".said"
+        open(mark, "w").close()
+        future = time.time() + 86400
+        os.utime(mark, (future, future))  # Written before the clock was stepped back a day.
+        lines = 0
+        for _ in range(3):
+            reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+            self.assertTrue(reply.stdout.endswith(SUCCESS_BODY))
+            lines += len([line for line in reply.stderr.decode().splitlines() if "shared result" in line])
+        self.assertGreaterEqual(lines, 1, "an unusable shared file was never logged: the mark beside it "
+                                "is dated a day ahead of the clock")
