@@ -186,3 +186,37 @@ class ShieldAttack2(TestCase):
             lines += len([line for line in reply.stderr.decode().splitlines() if "shared result" in line])
         self.assertGreaterEqual(lines, 1, "an unusable shared file was never logged: the mark beside it "
                                 "is dated a day ahead of the clock")
+
+    # ------------------------------------------------------------------
+    def test_many_cached_probes_still_leave_the_counts_a_mapping(self):
+        """README: the counts are the machine's, or, when this process cannot
+        use the file, it "counts alone" (healthcheck_metrics_shared 0). Each
+        cached check now keeps a SharedResultView, whose GuardedMapping
+        takes one of the handler's 256 slots for life (guarded_mapping.cpp:
+        18, :69-80) - in every process, CGI included, whether or not that
+        probe is ever asked. The counts are built after the checks
+        (app.cpp:282-303), so with 256 cached checks their GuardedMapping
+        has no slot and data() is null: MapFile fails, MapPrivate does
+        nothing, Word() is null (machine_counters.cpp:184), and every count
+        is dropped - not even counted alone. (A slot-less view only costs
+        speed; a slot-less count loses the metrics.)"""
+        os.makedirs(self.path("state"), mode=0o700)
+        with open(self.path("token"), "w") as out:
+            out.write(TOKEN + "\n")
+        os.chmod(self.path("token"), 0o600)
+        probes = {"p%d" % i: {"services": ["memory_backend"]} for i in range(256)}
+        config = self.write_config(json.dumps({
+            "services": ["memory_backend"], "details": {"token_file": "token"}, "cache_folder": "state",
+            "cache": {"success_ms": 1000, "failure_ms": 1000}, "probes": probes}))
+        _, address = self.start_server(config)
+        for _ in range(3):
+            params = {"SCRIPT_NAME": "/health/p0", "REQUEST_URI": "/health/p0"}
+            reply = fastcgi_wire.fetch(address, extra_params=params, timeout=10)
+            self.assertEqual(reply.status, 200, reply.stdout)
+        params = {"SCRIPT_NAME": "/health/metrics", "REQUEST_URI": "/health/metrics",
+                  "HTTP_AUTHORIZATION": "Bearer " + TOKEN}
+        reply = fastcgi_wire.fetch(address, extra_params=params, timeout=10)
+        self.assertEqual(reply.status, 200, reply.stdout)
+        page = reply.body.decode()
+        self.assertEqual(sample(page, 'healthcheck_requests_total{probe="p0",outcome="healthy"}'), 3,
+                         "three healthy answers of probe p0, not counted")
