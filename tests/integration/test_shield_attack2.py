@@ -220,3 +220,34 @@ class ShieldAttack2(TestCase):
         page = reply.body.decode()
         self.assertEqual(sample(page, 'healthcheck_requests_total{probe="p0",outcome="healthy"}'), 3,
                          "three healthy answers of probe p0, not counted")
+
+    # ------------------------------------------------------------------
+    def test_a_full_disk_does_not_switch_single_flight_off(self):
+        """README: "Requests that arrive while a check runs wait for it and
+        share its result (single flight)"; a file that is unwritable "only
+        means the check runs again". On a full disk (here a file size limit,
+        EFBIG, as the third review's test does) the new shared file can
+        still be opened and locked, so single flight is possible; but the
+        lead's mark cannot be written (shared_result.cpp:188), every other
+        request reads "no mark" (:256-258), sleeps 5 ms and checks alone
+        (:263-267). 20 concurrent requests run 20 checks: a full
+        /run - exactly when a machine is in trouble - lets the whole probe
+        flood through to the database. A lead without a mark could be
+        waited for up to the waiter's deadline (the lock itself proves a
+        live leader unless it is frozen)."""
+        import resource
+        shared, program, config = self.shielded('echo run >> "$0.runs"\nsleep 0.4\nexit 0',
+                                                timeout_ms=2000, success_ms=1000, failure_ms=1000)
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+        flood = []
+        for _ in range(20):
+            process = subprocess.Popen([BINARY], env=self.cgi_env(config), stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, preexec_fn=limit)
+            kill_at_cleanup(self, process)
+            flood.append(process)
+        answers = [process.communicate(timeout=10)[0].endswith(SUCCESS_BODY) for process in flood]
+        runs = runs_of(program)
+        self.assertTrue(all(answers))
+        self.assertLessEqual(runs, 3, "%d checks ran for 20 concurrent requests on a full disk" % runs)
