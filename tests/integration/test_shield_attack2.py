@@ -251,3 +251,60 @@ class ShieldAttack2(TestCase):
         runs = runs_of(program)
         self.assertTrue(all(answers))
         self.assertLessEqual(runs, 3, "%d checks ran for 20 concurrent requests on a full disk" % runs)
+
+    # ------------------------------------------------------------------
+    def test_a_counts_problem_that_comes_back_is_said_again(self):
+        """README: a counts file that cannot be used leaves the process
+        counting alone, "and one log line". SayNowAbout (app.cpp:117-123)
+        keeps every (path, problem) it ever said in a process-wide set, for
+        the process's life, BEFORE the once-a-minute mark is consulted. A
+        FastCGI server whose counts file becomes unusable logs it; when it
+        is usable again it logs "counting in PATH again"; when the SAME
+        problem comes back (hours later: the mark is long stale, here
+        backdated two minutes) the server says nothing at all, so the last
+        word in the journal is "counting again" while the metrics are
+        counting alone (healthcheck_metrics_shared 0). The same set
+        silences a shared result file's problem that comes back. (Also seen
+        while writing this: the mark is per path, not per problem, so the
+        "again" line within a minute of the problem is silenced by the
+        problem's own mark; the test backdates it to step past that.)"""
+        os.makedirs(self.path("state"), mode=0o700)
+        with open(self.path("token"), "w") as out:
+            out.write(TOKEN + "\n")
+        os.chmod(self.path("token"), 0o600)
+        config = self.write_config(json.dumps({"services": ["memory_backend"], "details": {"token_file": "token"},
+                                               "cache_folder": "state"}))
+        server, address = self.start_server(config)
+        params = {"SCRIPT_NAME": "/health", "REQUEST_URI": "/health"}
+        said = []  # What the requests logged (FastCGI's stderr stream).
+
+        def ask():
+            reply = fastcgi_wire.fetch(address, extra_params=params, timeout=10)
+            self.assertEqual(reply.status, 200, reply.stdout)
+            said.append(reply.stderr.decode(errors="replace"))
+        ask()
+        (counts,) = glob.glob(os.path.join(self.path("state"), "metrics-*.counters"))
+
+        def said_cannot():
+            return "".join(said).count("cannot count in")
+        def backdate_mark():
+            for mark in glob.glob(counts + ".said"):
+                past = time.time() - 120
+                os.utime(mark, (past, past))  # The minute is long over.
+        os.unlink(counts)
+        os.mkdir(counts)  # Unusable.
+        time.sleep(1.1)
+        ask()
+        self.assertEqual(said_cannot(), 1, "".join(said))
+        backdate_mark()  # Events minutes apart: no mark silences them.
+        os.rmdir(counts)  # Usable again.
+        time.sleep(1.1)
+        ask()
+        self.assertIn("again", said[-1], "".join(said))
+        backdate_mark()
+        os.unlink(counts)
+        os.mkdir(counts)  # The same problem, back.
+        time.sleep(1.1)
+        ask()
+        self.assertEqual(said_cannot(), 2, "the counts file became unusable again and nothing was logged; "
+                         "the log's last word is that counting works:\n" + "".join(said))
