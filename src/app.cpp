@@ -11,7 +11,7 @@
 
 #include <algorithm>
 #include <mutex>
-#include <set>
+#include <map>
 
 #include "authorization.h"
 #include "backends/cursor.h"
@@ -109,28 +109,34 @@ bool WantsDetails(const Request& request, const App& app) {
          IsAuthorised(*app.config.details, request);
 }
 
-// Whether `problem` with the shared file `path` is to be logged now: once
-// per process, and, where cache_folder lets us leave a mark beside the file
-// (PATH.said), no more than once a minute on the machine, since under CGI
-// every request is a process of its own. Without the mark (a folder no one
-// may write), every process says it: the log is then the only way to learn.
+// Whether `problem` with the shared file `path` is to be logged now: at
+// most once a minute on the machine, told by a mark beside the file
+// (PATH.said), since under CGI every request is a process of its own. Where
+// no mark can be had (a folder no one may write), at most once a minute by
+// each process.
 bool SayNowAbout(const std::string& path, const std::string& problem) {
-  static std::mutex mutex;
-  static std::set<std::string> said;
-  {
-    std::lock_guard<std::mutex> hold(mutex);
-    if (!said.insert(path + '\0' + problem).second) return false;
-  }
+  constexpr int64_t kQuietSeconds = 60;
   std::string mark = path + ".said";
   struct stat info;
-  if (lstat(mark.c_str(), &info) == 0 && S_ISREG(info.st_mode) && time(nullptr) - info.st_mtime < 60) {
-    return false;
+  if (lstat(mark.c_str(), &info) == 0 && S_ISREG(info.st_mode)) {
+    int64_t age = time(nullptr) - info.st_mtime;
+    // A mark from the future is a stepped clock's: it silences nothing.
+    if (age >= 0 && age < kQuietSeconds) return false;
   }
   int fd = open(mark.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-  if (fd >= 0) {
+  if (fd >= 0 && fstat(fd, &info) == 0 && S_ISREG(info.st_mode)) {
     futimens(fd, nullptr);  // Now, for the others.
     close(fd);
+    return true;
   }
+  if (fd >= 0) close(fd);
+  static std::mutex mutex;
+  static std::map<std::string, int64_t> said_at;  // CLOCK_BOOTTIME seconds.
+  int64_t now = BootClockNowNs() / 1000000000;
+  std::lock_guard<std::mutex> hold(mutex);
+  auto said = said_at.find(path + '\0' + problem);
+  if (said != said_at.end() && now - said->second < kQuietSeconds) return false;
+  said_at[path + '\0' + problem] = now;
   return true;
 }
 

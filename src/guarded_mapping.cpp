@@ -15,7 +15,7 @@ namespace {
 
 // The handler's table: it reads it with no lock (a signal handler may take
 // none), so each slot's range is published with atomics.
-constexpr int kSlots = 256;  // Mappings at once: one per cached probe, and the counts.
+constexpr int kSlots = 1024;  // Mappings at once: the counts, and one per cached probe in use.
 struct Slot {
   std::atomic<uintptr_t> begin{0};
   std::atomic<uintptr_t> end{0};
@@ -92,12 +92,14 @@ GuardedMapping::~GuardedMapping() {
 
 bool GuardedMapping::MapFile(int fd) {
   if (data_ == nullptr) return false;
+  // Cleared first: a SIGBUS from the old file's pages that lands after the
+  // mmap below takes the new pages too, and must leave lost() true.
+  g_slots[slot_].lost.store(false);
   void* mapped = mmap(data_, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
   if (mapped == MAP_FAILED) {
     MapPrivate();  // A failed MAP_FIXED may have taken the old pages away.
     return false;
   }
-  g_slots[slot_].lost.store(false);
   return true;
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <thread>
+#include <new>
 #include <utility>
 
 namespace healthcheck {
@@ -29,7 +30,7 @@ constexpr auto kFirstWaitPause = std::chrono::milliseconds(1);
 constexpr auto kLongestWaitPause = std::chrono::milliseconds(16);
 // How long a lead may go without its mark before it is not waited for: the
 // leader writes it right after taking the lock.
-constexpr auto kMarkGrace = std::chrono::milliseconds(5);
+constexpr int64_t kMarkGraceNs = 5000000;
 
 // The file's one record. Fixed size and layout: every process of the same
 // build reads it the same way; another build's version is ignored.
@@ -105,26 +106,29 @@ Result<SharedResult> SharedResult::Open(const std::string& path, uint64_t finger
     return Status::Error("cannot use the shared result " + path +
                          ": not a regular file owned by this user");
   }
-  return SharedResult(fd, fingerprint);
+  return SharedResult(fd, fingerprint, path);
 }
 
 SharedResult::SharedResult(SharedResult&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       fingerprint_(other.fingerprint_),
-      leading_(std::exchange(other.leading_, false)) {}
+      path_(std::move(other.path_)),
+      leading_(std::exchange(other.leading_, false)),
+      marked_(std::exchange(other.marked_, false)),
+      takeover_fd_(std::exchange(other.takeover_fd_, -1)) {}
 
 SharedResult& SharedResult::operator=(SharedResult&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-    fingerprint_ = other.fingerprint_;
-    leading_ = std::exchange(other.leading_, false);
+    this->~SharedResult();
+    new (this) SharedResult(std::move(other));
   }
   return *this;
 }
 
 SharedResult::~SharedResult() {
-  if (fd_ >= 0) close(fd_);  // Closing gives a lead up too.
+  // Closing gives a lead up too.
+  if (takeover_fd_ >= 0) close(takeover_fd_);
+  if (fd_ >= 0) close(fd_);
 }
 
 namespace {
@@ -177,6 +181,7 @@ std::optional<SharedOutcome> SharedResult::StartedSince(int64_t since_ns) const 
 bool SharedResult::TryLead() {
   if (leading_) return true;
   leading_ = flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  marked_ = false;
   if (leading_) {
     LeadMark mark = {};
     mark.magic = kMagic;
@@ -185,11 +190,28 @@ bool SharedResult::TryLead() {
     memcpy(mark.boot_id, BootId().data(), std::min(BootId().size(), kBootIdBytes));
     mark.taken_ns = BootClockNowNs();
     mark.checksum = ChecksumOf(mark);
-    if (pwrite(fd_, &mark, sizeof mark, sizeof(Record)) != static_cast<ssize_t>(sizeof mark)) {
-      // Unmarked: waiters wait for this run as they would for any.
-    }
+    // Unmarked (a full disk), the lead is not waited for: with no room
+    // for a mark there is none for the record either.
+    marked_ = pwrite(fd_, &mark, sizeof mark, sizeof(Record)) == static_cast<ssize_t>(sizeof mark);
   }
   return leading_;
+}
+
+bool SharedResult::TryTakeOver() {
+  if (takeover_fd_ >= 0) return true;
+  std::string path = path_ + ".takeover";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  struct stat info;
+  if (fd < 0 || fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != geteuid()) {
+    if (fd >= 0) close(fd);
+    return true;  // No second lock to be had: the check runs alone.
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return false;  // Another is taking over: its run is the one to wait for.
+  }
+  takeover_fd_ = fd;
+  return true;
 }
 
 std::optional<int64_t> SharedResult::LeadTakenNs() const {
@@ -206,6 +228,14 @@ std::optional<int64_t> SharedResult::LeadTakenNs() const {
 }
 
 void SharedResult::Publish(const SharedOutcome& outcome) {
+  // Who publishes without the lead (a take-over, a late run) may find a
+  // newer record there: it stays. (A newer one written between this look
+  // and the write below is lost; the window is a system call long.)
+  // A record "from the future" (another boot clock's) is no newer.
+  std::optional<SharedOutcome> current = Read();
+  if (current && current->started_ns > outcome.started_ns && current->started_ns <= BootClockNowNs()) {
+    return Resign();
+  }
   Record record = {};
   record.magic = kMagic;
   record.version = kVersion;
@@ -225,6 +255,8 @@ void SharedResult::Publish(const SharedOutcome& outcome) {
 }
 
 void SharedResult::Resign() {
+  if (takeover_fd_ >= 0) close(takeover_fd_);
+  takeover_fd_ = -1;
   if (!leading_) return;
   flock(fd_, LOCK_UN);
   leading_ = false;
@@ -244,36 +276,33 @@ SharedOutcome RunTimed(const CheckRun& run, const Deadline& deadline) {
 SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int64_t check_timeout_ms,
                             const Deadline& deadline, const CheckRun& run) {
   if (shared == nullptr) return RunTimed(run, deadline);
+  int64_t arrived = BootClockNowNs();
   // A run that started after this record is the one this request waits for.
   std::optional<SharedOutcome> before = shared->StartedSince(0);
   int64_t waiting_for_ns = before ? before->started_ns + 1 : 0;
-  // A lead whose age is unknown (no mark: one the disk could not take), or
-  // older than a check may last (a stopped leader), or taken "in the
-  // future" (a leader whose boot clock runs ahead, in a time namespace), is
-  // not waited for: waiting would only fail at the deadline. This request
-  // checks alone, and shares what it found, so that the next ones need not.
-  // Decided on arrival only, so that the check has the request's whole time.
-  auto not_to_wait_for = [&](int64_t now) {
-    std::optional<int64_t> taken = shared->LeadTakenNs();
-    return !taken || now - *taken > check_timeout_ms * 1000000 || *taken > now;
-  };
-  if (!shared->Fresh(BootClockNowNs(), window) && !shared->TryLead() && not_to_wait_for(BootClockNowNs())) {
-    // Looked at again a moment later: a leader that has just taken the lock
-    // has its mark still to write.
-    std::this_thread::sleep_for(kMarkGrace);
-    if (!shared->Fresh(BootClockNowNs(), window) && !shared->TryLead() && not_to_wait_for(BootClockNowNs())) {
-      SharedOutcome alone = RunTimed(run, deadline);
-      shared->Publish(alone);
-      return alone;
+  // A lead whose age is unknown (no mark: the disk took none), or older
+  // than a check may last (a stopped leader), or taken "in the future" (a
+  // leader whose boot clock runs ahead, in a time namespace), is not waited
+  // for: waiting would only fail at the deadline. Decided once, a moment
+  // after arrival (a leader marks its lead just after taking the lock), so
+  // that a run in its place has nearly the request's whole time.
+  enum class Lead { kUndecided, kWaitedFor, kBypassed } lead = Lead::kUndecided;
+  auto bypassed = [&](int64_t now) {
+    if (lead == Lead::kUndecided && now - arrived >= kMarkGraceNs) {
+      std::optional<int64_t> taken = shared->LeadTakenNs();
+      bool stale = !taken || now - *taken > check_timeout_ms * 1000000 || *taken > now;
+      lead = stale ? Lead::kBypassed : Lead::kWaitedFor;
     }
-  }
+    return lead == Lead::kBypassed;
+  };
   auto pause = kFirstWaitPause;
   auto shared_from = [](SharedOutcome outcome, OutcomeSource source) {
     outcome.source = source;
     return outcome;
   };
   for (bool waited = false;; waited = true) {
-    if (std::optional<SharedOutcome> fresh = shared->Fresh(BootClockNowNs(), window)) {
+    int64_t now = BootClockNowNs();
+    if (std::optional<SharedOutcome> fresh = shared->Fresh(now, window)) {
       return shared_from(*fresh, waited ? OutcomeSource::kSharedRun : OutcomeSource::kCache);
     }
     if (shared->TryLead()) {
@@ -288,18 +317,26 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int
         return outcome;
       }
       // The run waited for left nothing: its leader was killed, or the
-      // disk refused its record. Every waiter checks alone, at once, with
-      // the time it has left (not one after another behind the lock, where
-      // the last would run out of time). A failure found in what was left
-      // of a request's time is that request's, not the machine's: only a
-      // healthy outcome is shared.
-      shared->Resign();
+      // disk refused its record. This request runs the check in its place,
+      // with the time it has left, and the other waiters wait for it;
+      // unless the file took no mark (a full disk: there is nothing to
+      // share, so each checks alone, at once, rather than one after another
+      // behind the lock, where the last would run out of time). A failure
+      // found in what was left of a request's time is that request's, not
+      // the machine's: only a healthy outcome is shared.
+      if (!shared->marked()) shared->Resign();
       SharedOutcome late = RunTimed(run, deadline);
       if (late.healthy) shared->Publish(late);
+      shared->Resign();
       return late;
     }
     if (std::optional<SharedOutcome> done = shared->StartedSince(waiting_for_ns)) {
       return shared_from(*done, OutcomeSource::kSharedRun);
+    }
+    if (bypassed(now) && shared->TryTakeOver()) {
+      SharedOutcome outcome = RunTimed(run, deadline);
+      shared->Publish(outcome);
+      return outcome;
     }
     if (deadline.expired()) {
       SharedOutcome late;
@@ -319,7 +356,7 @@ SharedOutcome ShieldedCheck(SharedResult* shared, const CacheWindow& window, int
 namespace healthcheck {
 
 SharedResultView::SharedResultView(std::string path, uint64_t fingerprint)
-    : path_(std::move(path)), fingerprint_(fingerprint), mapping_(sizeof(Record)) {}
+    : path_(std::move(path)), fingerprint_(fingerprint) {}
 
 SharedResultView::~SharedResultView() = default;
 
@@ -329,7 +366,7 @@ std::optional<SharedOutcome> SharedResultView::Fresh(int64_t now_ns, const Cache
   // A copy, checked whole: a record being written as it is copied fails
   // its checksum, and the request goes the long way.
   Record record;
-  memcpy(&record, mapping_.data(), sizeof record);
+  memcpy(&record, mapping_->data(), sizeof record);
   std::optional<SharedOutcome> outcome = Decode(record, fingerprint_);
   if (!outcome || !IsFresh(*outcome, now_ns, window)) return std::nullopt;
   outcome->source = OutcomeSource::kCache;
@@ -339,14 +376,15 @@ std::optional<SharedOutcome> SharedResultView::Fresh(int64_t now_ns, const Cache
 void SharedResultView::LookAgainIfDue() {
   if (!IsDue(next_look_ms_)) return;
   std::lock_guard<std::mutex> hold(mutex_);
-  if (mapped_ && !mapping_.lost() && IsStillTheFile(path_, identity_, sizeof(Record))) return;
+  if (mapped_ && !mapping_->lost() && IsStillTheFile(path_, identity_, sizeof(Record))) return;
   mapped_ = false;
+  if (!mapping_) mapping_ = std::make_unique<GuardedMapping>(sizeof(Record));
   // Only an existing file of our own, whole: the leader makes it.
   int fd = open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return;
   struct stat info;
   if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_uid == geteuid() &&
-      static_cast<size_t>(info.st_size) >= sizeof(Record) && mapping_.MapFile(fd)) {
+      static_cast<size_t>(info.st_size) >= sizeof(Record) && mapping_->MapFile(fd)) {
     identity_ = MappedFile{info.st_dev, info.st_ino};
     mapped_ = true;
   }

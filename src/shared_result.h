@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -75,26 +76,39 @@ class SharedResult {
   std::optional<SharedOutcome> StartedSince(int64_t since_ns) const;
 
   // Becomes the one that runs the check, when no other process or thread
-  // is running it; true when it did.
+  // is running it; true when it did. The lead is marked with when it was
+  // taken, if the file takes the mark (marked()).
   bool TryLead();
+  bool marked() const { return marked_; }
 
   // When the lead now held was taken (by whichever process), if known.
   std::optional<int64_t> LeadTakenNs() const;
 
-  // Records `outcome` (whether or not this one leads: a request that checked
-  // alone shares what it found too) and gives up the lead if held.
+  // Becomes the one that runs the check in place of a leader that is not
+  // waited for (stopped, or its lead unmarked): a second lock, in
+  // PATH.takeover, so that the requests that find such a lead run one
+  // check between them, not one each. True when it did, or when the
+  // second lock cannot be had at all (then the check runs alone).
+  bool TryTakeOver();
+
+  // Records `outcome`, unless the file holds a newer one (a run that
+  // started later, by a leader or a take-over), and gives up any lead.
   void Publish(const SharedOutcome& outcome);
 
-  // Gives the lead up without recording anything.
+  // Gives any lead up without recording anything.
   void Resign();
 
  private:
-  SharedResult(int fd, uint64_t fingerprint) : fd_(fd), fingerprint_(fingerprint) {}
+  SharedResult(int fd, uint64_t fingerprint, std::string path)
+      : fd_(fd), fingerprint_(fingerprint), path_(std::move(path)) {}
   std::optional<SharedOutcome> Read() const;
 
   int fd_ = -1;
   uint64_t fingerprint_ = 0;
+  std::string path_;
   bool leading_ = false;
+  bool marked_ = false;
+  int takeover_fd_ = -1;  // Open, and locked, while taking over.
 };
 
 // A process's kept look at one shared result file, so that a request a
@@ -118,7 +132,9 @@ class SharedResultView {
 
   const std::string path_;
   const uint64_t fingerprint_;
-  GuardedMapping mapping_;  // The file's first record, in place.
+  // The file's first record, in place; made at the first look, so that a
+  // probe never asked for takes no slot of the SIGBUS handler's table.
+  std::unique_ptr<GuardedMapping> mapping_;
   std::atomic<bool> mapped_{false};  // Else the view says nothing.
   std::atomic<int64_t> next_look_ms_{0};
   std::mutex mutex_;  // The look.

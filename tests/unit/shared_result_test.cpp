@@ -304,3 +304,25 @@ TEST_CASE("the kept view answers what the file holds, and notices a file truncat
   REQUIRE(fresh.has_value());
   CHECK(fresh->healthy);
 }
+
+TEST_CASE("a record is never written over by one whose check started earlier") {
+  TempDir dir;
+  std::string path = dir.file("ready.state");
+  SharedResult newer = OpenOrFail(path);
+  SharedResult older = OpenOrFail(path);
+  int64_t now = BootClockNowNs();
+  // A take-over found the database down; a stopped leader, resumed, ends the
+  // check it started before that, and found it up.
+  newer.Publish(Outcome(false, now, "down"));
+  older.Publish(Outcome(true, now - 500 * kMs));
+  std::optional<SharedOutcome> kept = older.StartedSince(0);
+  REQUIRE(kept.has_value());
+  CHECK_FALSE(kept->healthy);
+  CHECK(kept->reason == "down");
+  // But a record "from the future" (another boot clock's) is no newer.
+  newer.Publish(Outcome(false, now + 86400000 * kMs, "ahead"));
+  older.Publish(Outcome(true, now));
+  kept = older.StartedSince(0);
+  REQUIRE(kept.has_value());
+  CHECK(kept->healthy);
+}
