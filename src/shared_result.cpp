@@ -20,7 +20,7 @@ namespace healthcheck {
 namespace {
 
 constexpr uint32_t kMagic = 0x52534348;  // "HCSR"
-constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion = 3;
 constexpr size_t kMaxReasonBytes = 1000;
 constexpr size_t kBootIdBytes = 36;  // "8-4-4-4-12" hex and dashes.
 // How often a request waiting for another's run looks again: soon at
@@ -58,14 +58,21 @@ struct LeadMark {
   uint64_t checksum;
 };
 
-template <typename Struct>
-uint64_t ChecksumOf(const Struct& record) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(&record);
-  uint64_t hash = 14695981039346656037ull;
-  for (size_t i = 0; i < offsetof(Struct, checksum); ++i) {
-    hash = (hash ^ bytes[i]) * 1099511628211ull;
-  }
+// FNV-1a of `size` bytes, going on from `hash`.
+uint64_t Fnv(const void* data, size_t size, uint64_t hash = 14695981039346656037ull) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
   return hash;
+}
+
+// Of every byte before the checksum.
+uint64_t ChecksumOf(const LeadMark& mark) { return Fnv(&mark, offsetof(LeadMark, checksum)); }
+
+// Of every byte before the reason, and of the reason's own bytes (the rest
+// of its room is zeros, and a request that reads a fresh result pays for
+// what it hashes). `reason_length` must have been checked first.
+uint64_t ChecksumOf(const Record& record) {
+  return Fnv(record.reason, record.reason_length, Fnv(&record, offsetof(Record, reason)));
 }
 
 // This boot's id (/proc/sys/kernel/random/boot_id): a record from another
@@ -83,6 +90,13 @@ const std::string& BootId() {
     return std::string(text, strnlen(text, kBootIdBytes));
   }();
   return id;
+}
+
+// Whether `boot_id` (a record's, a mark's) is this boot's: compared in
+// place, since a fresh result is read on every request.
+bool IsThisBoot(const char (&boot_id)[kBootIdBytes]) {
+  const std::string& ours = BootId();
+  return strnlen(boot_id, kBootIdBytes) == ours.size() && memcmp(boot_id, ours.data(), ours.size()) == 0;
 }
 
 }  // namespace
@@ -138,7 +152,7 @@ namespace {
 std::optional<SharedOutcome> Decode(const Record& record, uint64_t fingerprint) {
   if (record.magic != kMagic || record.version != kVersion || record.fingerprint != fingerprint ||
       record.reason_length > kMaxReasonBytes || record.checksum != ChecksumOf(record) ||
-      std::string(record.boot_id, strnlen(record.boot_id, kBootIdBytes)) != BootId()) {
+      !IsThisBoot(record.boot_id)) {
     return std::nullopt;
   }
   SharedOutcome outcome;
@@ -220,8 +234,7 @@ std::optional<int64_t> SharedResult::LeadTakenNs() const {
     return std::nullopt;
   }
   if (mark.magic != kMagic || mark.version != kVersion || mark.fingerprint != fingerprint_ ||
-      mark.checksum != ChecksumOf(mark) ||
-      std::string(mark.boot_id, strnlen(mark.boot_id, kBootIdBytes)) != BootId()) {
+      mark.checksum != ChecksumOf(mark) || !IsThisBoot(mark.boot_id)) {
     return std::nullopt;
   }
   return mark.taken_ns;

@@ -27,6 +27,8 @@ RECORD_BYTES = 1080
 STARTED_AT = 56
 BOOT_ID_AT = 16
 BOOT_ID_BYTES = 36
+REASON_LENGTH_AT = 68
+REASON_AT = 72
 CHECKSUM_AT = 1072
 MARK_AT = RECORD_BYTES
 MARK_TAKEN_AT = MARK_AT + 56
@@ -39,6 +41,13 @@ def fnv1a(data):
     for byte in data:
         value = ((value ^ byte) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
     return value
+
+
+def record_checksum(data):
+    """The record's checksum: every byte before the reason, then the
+    reason's own bytes."""
+    (reason_length,) = struct.unpack_from("<I", data, REASON_LENGTH_AT)
+    return fnv1a(bytes(data[:REASON_AT]) + bytes(data[REASON_AT:REASON_AT + reason_length]))
 
 
 def boot_now_ns():
@@ -252,7 +261,7 @@ class ForgedRecords(ShieldFaultsBase):
         with open(self.shared_file(), "rb") as shared:
             data = bytearray(shared.read())
         self.assertGreaterEqual(len(data), RECORD_BYTES)
-        self.assertEqual(struct.unpack_from("<Q", data, CHECKSUM_AT)[0], fnv1a(data[:CHECKSUM_AT]),
+        self.assertEqual(struct.unpack_from("<Q", data, CHECKSUM_AT)[0], record_checksum(data),
                          "the record layout here no longer matches src/shared_result.cpp")
         return data
 
@@ -261,7 +270,7 @@ class ForgedRecords(ShieldFaultsBase):
             struct.pack_into("<q", data, STARTED_AT, started_ns)
         if boot_id is not None:
             data[BOOT_ID_AT:BOOT_ID_AT + BOOT_ID_BYTES] = boot_id
-        struct.pack_into("<Q", data, CHECKSUM_AT, fnv1a(data[:CHECKSUM_AT]))
+        struct.pack_into("<Q", data, CHECKSUM_AT, record_checksum(data))
         with open(self.shared_file(), "r+b") as shared:
             shared.write(data[:RECORD_BYTES])
 
