@@ -5,23 +5,16 @@ deleted while the server counts."""
 import glob
 import json
 import os
-import re
 import signal
 import subprocess
 import time
 
 from tests.integration import fastcgi_wire
+from tests.integration.shield_support import sample
 from tests.integration.support import BINARY, SUCCESS_BODY, TestCase, children_of, wait_until
 
 TOKEN = "metrics-token-0123456789"
 
-
-def sample(page, series):
-    """The value of `series` (name and labels, exactly as written) on `page`."""
-    match = re.search(r"^" + re.escape(series) + r" (\S+)$", page, re.MULTILINE)
-    if match is None:
-        raise AssertionError("%s is not on the page:\n%s" % (series, page))
-    return float(match.group(1))
 
 
 class Metrics(TestCase):
@@ -95,8 +88,9 @@ class Metrics(TestCase):
 
     def test_a_killed_worker_counts_as_a_restart(self):
         server, address = self.start_server(self.config(), extra_args=["--workers", "2"])
+        # The supervisor starts its workers after it listens.
+        self.assertTrue(wait_until(lambda: len(children_of(server.process.pid)) == 2, timeout=10))
         workers = children_of(server.process.pid)
-        self.assertEqual(len(workers), 2)
         os.kill(workers[0], signal.SIGKILL)
         self.assertTrue(wait_until(
             lambda: sample(self.page(address), "healthcheck_worker_restarts_total") == 1, timeout=10))

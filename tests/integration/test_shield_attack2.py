@@ -8,46 +8,20 @@ processes."""
 import glob
 import json
 import os
-import re
 import signal
 import subprocess
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.shield_support import kill_at_cleanup, lock_is_held, runs_of, write_program
-from tests.integration.support import BINARY, SUCCESS_BODY, TestCase, wait_until
+from tests.integration.shield_support import CgiShieldCase, kill_at_cleanup, lock_is_held, runs_of, sample, write_program
+from tests.integration.support import BINARY, SUCCESS_BODY, wait_until
 
 TOKEN = "attack2-token-0123456789"
 
 
-def sample(page, series):
-    match = re.search(r"^" + re.escape(series) + r" (\S+)$", page, re.MULTILINE)
-    if match is None:
-        raise AssertionError("%s is not on the page:\n%s" % (series, page))
-    return float(match.group(1))
 
 
-class ShieldAttack2(TestCase):
-
-    def cgi_env(self, config, path="/health", **extra):
-        env = dict(os.environ, REQUEST_METHOD="GET", SCRIPT_NAME=path, REQUEST_URI=path,
-                   HEALTHCHECK_CONFIG=config)
-        env.update(extra)
-        return env
-
-    def config_in(self, folder, document):
-        os.makedirs(self.path(folder), exist_ok=True)
-        path = os.path.join(self.path(folder), "healthcheck.json")
-        with open(path, "w") as out:
-            out.write(json.dumps(document))
-        os.chmod(path, 0o600)
-        return path
-
-    def popen_cgi(self, config, **extra):
-        process = subprocess.Popen([BINARY], env=self.cgi_env(config, **extra), stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
-        kill_at_cleanup(self, process)
-        return process
+class ShieldAttack2(CgiShieldCase):
 
     def wait_for_lock(self, folder, pattern="health-*.result"):
         self.assertTrue(wait_until(lambda: any(lock_is_held(name) for name in

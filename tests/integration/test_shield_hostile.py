@@ -6,7 +6,6 @@ a unix socket, and are bounded (a few seconds each).
 Every test here FAILED on the branch issue-13-wip when it was written; the
 docstring of each says what goes wrong and why."""
 import glob
-import json
 import os
 import signal
 import subprocess
@@ -14,23 +13,11 @@ import threading
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.shield_support import kill_at_cleanup, lock_is_held, runs_of, write_program
-from tests.integration.support import BINARY, SUCCESS_BODY, TestCase, wait_until
+from tests.integration.shield_support import CgiShieldCase, kill_at_cleanup, lock_is_held, runs_of, write_program
+from tests.integration.support import BINARY, SUCCESS_BODY, wait_until
 
 
-class ShieldHostile(TestCase):
-
-    def cgi_env(self, config):
-        return dict(os.environ, REQUEST_METHOD="GET", SCRIPT_NAME="/health", REQUEST_URI="/health",
-                    HEALTHCHECK_CONFIG=config)
-
-    def config_in(self, folder, document):
-        os.makedirs(self.path(folder), exist_ok=True)
-        path = os.path.join(self.path(folder), "healthcheck.json")
-        with open(path, "w") as out:
-            out.write(json.dumps(document))
-        os.chmod(path, 0o600)
-        return path
+class ShieldHostile(CgiShieldCase):
 
     def shared_file_of(self, config, folder):
         """The shared file `config`'s top-level check uses in `folder` (its
