@@ -2,13 +2,15 @@
 runs, a look at the shared file's lock, CGI requests to a site of their
 own, and a sample read from the metrics page."""
 import fcntl
+import glob
 import json
 import os
 import re
 import signal
 import subprocess
+import time
 
-from tests.integration.support import BINARY, TestCase
+from tests.integration.support import BINARY, TestCase, wait_until
 
 
 def write_program(path, body):
@@ -87,3 +89,35 @@ class CgiShieldCase(TestCase):
                                    stderr=subprocess.PIPE)
         kill_at_cleanup(self, process)
         return process
+
+    def wait_for_lock(self, folder, pattern="health-*.result"):
+        self.assertTrue(wait_until(lambda: any(lock_is_held(name) for name in
+                                               glob.glob(os.path.join(folder, pattern))), timeout=5),
+                        "the leader never took the lock")
+
+
+    def start_in_namespace(self, script, config, threads=6):
+        """The FastCGI server started inside a private mount namespace after
+        `script` (sh) ran there; returns (process, address, log path)."""
+        address = self.path("hc.sock")
+        log_path = self.path("server.log")
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen(
+                ["unshare", "-m", "sh", "-c",
+                 script + ' && exec "$1" --config "$2" --listen "unix:$3" --threads ' + str(threads),
+                 "sh", BINARY, config, address],
+                stdout=log, stderr=log)
+
+        def stop():
+            if server.poll() is None:
+                server.terminate()
+                try:
+                    server.wait(5)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                    server.wait(5)
+        self.addCleanup(stop)
+        self.assertTrue(wait_until(lambda: os.path.exists(address), timeout=5),
+                        "server did not start: " + open(log_path).read())
+        time.sleep(0.1)
+        return server, address, log_path

@@ -14,20 +14,13 @@ import threading
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.shield_support import CgiShieldCase, lock_is_held, runs_of, sample, write_program
+from tests.integration.shield_support import CgiShieldCase, runs_of, sample, write_program
 from tests.integration.support import BINARY, SUCCESS_BODY, wait_until
 
 TOKEN = "attack-token-0123456789"
 
 
-
-
 class ShieldAttack(CgiShieldCase):
-
-    def wait_for_lock(self, folder, pattern="health-*.result"):
-        self.assertTrue(wait_until(lambda: any(lock_is_held(name) for name in
-                                               glob.glob(os.path.join(folder, pattern))), timeout=5),
-                        "the leader never took the lock")
 
     # ------------------------------------------------------------------
     def test_a_waiter_that_takes_the_lead_late_still_answers_by_its_deadline(self):
@@ -158,32 +151,6 @@ class ShieldAttack(CgiShieldCase):
         self.assertEqual(after, before + 1, "a CGI process's request is not on the server's page")
 
     # ------------------------------------------------------------------
-    def start_in_namespace(self, script, config, threads=6):
-        """The FastCGI server started inside a private mount namespace after
-        `script` (sh) ran there; returns (process, address, log path)."""
-        address = self.path("hc.sock")
-        log_path = self.path("server.log")
-        with open(log_path, "wb") as log:
-            server = subprocess.Popen(
-                ["unshare", "-m", "sh", "-c",
-                 script + ' && exec "$1" --config "$2" --listen "unix:$3" --threads ' + str(threads),
-                 "sh", BINARY, config, address],
-                stdout=log, stderr=log)
-
-        def stop():
-            if server.poll() is None:
-                server.terminate()
-                try:
-                    server.wait(5)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(5)
-        self.addCleanup(stop)
-        self.assertTrue(wait_until(lambda: os.path.exists(address), timeout=5),
-                        "server did not start: " + open(log_path).read())
-        time.sleep(0.1)
-        return server, address, log_path
-
     def concurrent_fetches(self, address, count, timeout=10, **params):
         replies = []
 

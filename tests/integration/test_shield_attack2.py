@@ -13,20 +13,13 @@ import subprocess
 import time
 
 from tests.integration import fastcgi_wire
-from tests.integration.shield_support import CgiShieldCase, kill_at_cleanup, lock_is_held, runs_of, sample, write_program
-from tests.integration.support import BINARY, SUCCESS_BODY, wait_until
+from tests.integration.shield_support import CgiShieldCase, kill_at_cleanup, runs_of, sample, write_program
+from tests.integration.support import BINARY, SUCCESS_BODY
 
 TOKEN = "attack2-token-0123456789"
 
 
-
-
 class ShieldAttack2(CgiShieldCase):
-
-    def wait_for_lock(self, folder, pattern="health-*.result"):
-        self.assertTrue(wait_until(lambda: any(lock_is_held(name) for name in
-                                               glob.glob(os.path.join(folder, pattern))), timeout=5),
-                        "the leader never took the lock")
 
     def shielded(self, program_body, timeout_ms, success_ms, failure_ms):
         shared = self.path("shared")

@@ -201,27 +201,8 @@ class ShieldHostile(CgiShieldCase):
                                          "cache_folder": shared})
         empty = self.path("empty")
         open(empty, "w").close()
-        address = self.path("hc.sock")
-        log_path = self.path("server.log")
-        with open(log_path, "wb") as log:
-            server = subprocess.Popen(
-                ["unshare", "-m", "sh", "-c",
-                 'mount --bind "$1" /proc/sys/kernel/random/boot_id && exec "$2" --config "$3" '
-                 '--listen "unix:$4" --threads 6', "sh", empty, BINARY, config, address],
-                stdout=log, stderr=log)
-
-        def stop():
-            if server.poll() is None:
-                server.terminate()
-                try:
-                    server.wait(5)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(5)
-        self.addCleanup(stop)
-        self.assertTrue(wait_until(lambda: os.path.exists(address), timeout=5),
-                        "server did not start: " + open(log_path).read())
-        time.sleep(0.1)
+        server, address, log_path = self.start_in_namespace(
+            'mount --bind "%s" /proc/sys/kernel/random/boot_id' % empty, config)
         replies = []
 
         def client():
