@@ -95,12 +95,15 @@ def main():
     # SIGTERM (timeout, a cancelled CI job) unwinds like Ctrl-C, so the
     # staging folder goes and the running suite's servers are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Held back until the folder is in the hands of the `finally` below: a
+    # SIGTERM between the folder's making and the `try` would leave it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     stage, staged_binary = stage_for_other_users(os.path.abspath(args.binary))
-    os.environ["HEALTHCHECK_BIN"] = staged_binary
-    os.environ["HEALTHCHECK_STAGE"] = stage
-    sys.path.insert(0, REPO)
-
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        os.environ["HEALTHCHECK_BIN"] = staged_binary
+        os.environ["HEALTHCHECK_STAGE"] = stage
+        sys.path.insert(0, REPO)
         unit_passed, unit_failed = run_unit(os.path.abspath(args.unit))
         python_passed, python_failed = run_python_suites(args.suite or PYTHON_SUITES)
     finally:
