@@ -4,14 +4,14 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <stdlib.h>
 
 #include <algorithm>
-#include <mutex>
 #include <map>
+#include <mutex>
 
 #include "authorization.h"
 #include "backends/cursor.h"
@@ -20,6 +20,7 @@
 #include "callables/command_callable.h"
 #include "callables/sql_callable.h"
 #include "driver_handover.h"
+#include "fnv_hash.h"
 #include "health_json.h"
 #include "metrics_page.h"
 #include "shared_result.h"
@@ -45,39 +46,35 @@ enum class Secrets { kIncluded, kLeftOut };
 
 // FNV-1a over what a check checks: a shared result made by another
 // configuration (before a reload) must not answer for this one.
-uint64_t Fingerprint(const Config& config, const CheckSettings& settings, const std::string& probe,
-                     Secrets secrets) {
-  uint64_t hash = 14695981039346656037ull;
-  auto add = [&hash](const std::string& text) {
-    for (unsigned char c : text + '\0') hash = (hash ^ c) * 1099511628211ull;
-  };
-  add(CanonicalSource(config.source));
-  add(probe);
-  for (const std::string& service : settings.services) add(service);
-  add(std::to_string(static_cast<int>(settings.callable.kind)));
-  add(settings.callable.sql);
-  for (const std::string& word : settings.callable.command) add(word);
-  add(std::to_string(settings.timeout_ms));
+// `source` is the configuration file's CanonicalSource.
+uint64_t Fingerprint(const Config& config, const std::string& source, const CheckSettings& settings,
+                     const std::string& probe, Secrets secrets) {
+  FnvHash hash;
+  hash.AddText(source).AddText(probe);
+  for (const std::string& service : settings.services) hash.AddText(service);
+  hash.AddText(std::to_string(static_cast<int>(settings.callable.kind))).AddText(settings.callable.sql);
+  for (const std::string& word : settings.callable.command) hash.AddText(word);
+  hash.AddText(std::to_string(settings.timeout_ms));
   if (config.cursor_backend) {
     CursorBackendSettings cursor = *config.cursor_backend;
     if (secrets == Secrets::kLeftOut) cursor.server.password.clear();
-    add(cursor.database);
-    add(ConnectionFingerprint(cursor));
+    hash.AddText(cursor.database).AddText(ConnectionFingerprint(cursor));
   }
-  return hash;
+  return hash.value();
 }
 
-HealthCheck MakeCheck(const Config& config, const CheckSettings& settings, const std::string& probe,
-                      int failure_status) {
+// `source` is the configuration file's CanonicalSource.
+HealthCheck MakeCheck(const Config& config, const std::string& source, const CheckSettings& settings,
+                      const std::string& probe, int failure_status) {
   HealthCheck check;
   if (settings.cache) {
     check.cache = settings.cache;
-    check.fingerprint = Fingerprint(config, settings, probe, Secrets::kIncluded);
+    check.fingerprint = Fingerprint(config, source, settings, probe, Secrets::kIncluded);
     // A fingerprint in the name too: checks of two configurations (or of
     // one before and after a reload) never wait on each other's lock.
     char suffix[32];
     snprintf(suffix, sizeof suffix, "-%016llx.result",
-             static_cast<unsigned long long>(Fingerprint(config, settings, probe, Secrets::kLeftOut)));
+             static_cast<unsigned long long>(Fingerprint(config, source, settings, probe, Secrets::kLeftOut)));
     check.shared_file = config.cache_folder + "/" + (probe.empty() ? "health" : "probe-" + probe) + suffix;
     check.shared_view = std::make_shared<SharedResultView>(check.shared_file, check.fingerprint);
   }
@@ -140,6 +137,16 @@ bool SayNowAbout(const std::string& path, const std::string& problem) {
   return true;
 }
 
+// Why `outcome` failed ("cursor_backend failed after 1.2 ms: ..."); empty
+// when it did not.
+std::string FailureOf(const CheckOutcome& outcome) {
+  std::string reason;
+  for (const CheckRecord& record : outcome.records) {
+    if (!record.passed) reason = DescribeFailure(record);
+  }
+  return reason;
+}
+
 // CheckAndLog, counted for the metrics: each step's time, and the outcome.
 CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext& worker, Log& log,
                         const Deadline& deadline) {
@@ -155,10 +162,6 @@ CheckOutcome RunCounted(const HealthCheck& check, const App& app, WorkerContext&
   return outcome;
 }
 
-// The check's answer through the flood shield: the machine's shared result
-// when it is fresh, this request's own run when no one else is running it,
-// else the run under way's (shared_result.h). A shared failure is logged
-// again, so every failed answer has its reason in the log.
 // The shield's outcome for this request: the kept view's fresh result
 // (no system call), else ShieldedCheck's through the file.
 SharedOutcome ShieldedOutcome(const HealthCheck& check, const App& app, WorkerContext& worker, Log& log) {
@@ -173,13 +176,15 @@ SharedOutcome ShieldedOutcome(const HealthCheck& check, const App& app, WorkerCo
                          CheckOutcome own = RunCounted(check, app, worker, log, deadline);
                          SharedOutcome result;
                          result.healthy = own.healthy;
-                         for (const CheckRecord& record : own.records) {
-                           if (!record.passed) result.reason = DescribeFailure(record);
-                         }
+                         result.reason = FailureOf(own);
                          return result;
                        });
 }
 
+// The check's answer through the flood shield: the machine's shared result
+// when it is fresh, this request's own run when no one else is running it,
+// else the run under way's (shared_result.h). A shared failure is logged
+// again, so every failed answer has its reason in the log.
 Response AnswerShielded(const Request& request, const HealthCheck& check, const App& app,
                         WorkerContext& worker, Log& log) {
   SharedOutcome outcome = ShieldedOutcome(check, app, worker, log);
@@ -230,12 +235,8 @@ Response AnswerCheck(const Request& request, const HealthCheck& check, const App
     return MakeResponse(outcome.healthy ? Health::kHealthy : Health::kUnhealthy, BodyModeFor(request),
                         check.failure_status);
   }
-  std::string output;
-  for (const CheckRecord& record : outcome.records) {
-    if (!record.passed) output = DescribeFailure(record);
-  }
   return MakeHealthJsonResponse(outcome.healthy ? 200 : check.failure_status,
-                                HealthJsonBody(outcome.healthy, outcome.records, output),
+                                HealthJsonBody(outcome.healthy, outcome.records, FailureOf(outcome)),
                                 BodyModeFor(request));
 }
 
@@ -285,9 +286,11 @@ std::shared_ptr<const App> BuildApp(Config config) {
                         return std::shared_ptr<Dependency>(cursor.value());
                       });
   }
-  app->check = MakeCheck(config, config.check, "", config.failure_status);
+  // Resolved once: every cached check's file name and the counts' name hold it.
+  std::string source = CanonicalSource(config.source);
+  app->check = MakeCheck(config, source, config.check, "", config.failure_status);
   for (const ProbeSettings& probe : config.probes) {
-    app->probes.push_back(MakeCheck(config, probe.check, probe.name, config.failure_status));
+    app->probes.push_back(MakeCheck(config, source, probe.check, probe.name, config.failure_status));
   }
   if (!config.drain_file.empty()) app->drain = std::make_shared<const DrainSwitch>(config.drain_file);
   if (config.metrics()) {
@@ -306,7 +309,7 @@ std::shared_ptr<const App> BuildApp(Config config) {
       }
       shapes.push_back(std::move(shape));
     }
-    app->counters = MachineCounters::Open(config.cache_folder, CanonicalSource(config.source), std::move(shapes));
+    app->counters = MachineCounters::Open(config.cache_folder, source, std::move(shapes));
   }
   app->config = std::move(config);
   return app;

@@ -15,6 +15,8 @@
 #include <thread>
 #include <utility>
 
+#include "fnv_hash.h"
+
 namespace healthcheck {
 namespace {
 
@@ -30,19 +32,15 @@ struct Header {
 };
 
 uint64_t LayoutOf(const std::string& source, const std::vector<CheckShape>& shapes) {
-  uint64_t hash = 14695981039346656037ull;
-  auto add = [&hash](const std::string& text) {
-    for (unsigned char c : text + '\0') hash = (hash ^ c) * 1099511628211ull;
-  };
-  add(std::to_string(kMagic) + "/" + std::to_string(sizeof(CheckCounts)) + "/" +
-      std::to_string(sizeof(StepCounts)));
-  add(source);
+  FnvHash hash;
+  hash.AddText(std::to_string(kMagic) + "/" + std::to_string(sizeof(CheckCounts)) + "/" +
+               std::to_string(sizeof(StepCounts)));
+  hash.AddText(source);
   for (const CheckShape& shape : shapes) {
-    add(shape.probe);
-    add(std::to_string(shape.steps.size()));
-    for (const std::string& step : shape.steps) add(step);
+    hash.AddText(shape.probe).AddText(std::to_string(shape.steps.size()));
+    for (const std::string& step : shape.steps) hash.AddText(step);
   }
-  return hash;
+  return hash.value();
 }
 
 size_t BytesOf(const std::vector<CheckShape>& shapes) {

@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <thread>
 #include <new>
+#include <thread>
 #include <utility>
+
+#include "fnv_hash.h"
 
 namespace healthcheck {
 namespace {
@@ -58,21 +60,14 @@ struct LeadMark {
   uint64_t checksum;
 };
 
-// FNV-1a of `size` bytes, going on from `hash`.
-uint64_t Fnv(const void* data, size_t size, uint64_t hash = 14695981039346656037ull) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
-  return hash;
-}
-
 // Of every byte before the checksum.
-uint64_t ChecksumOf(const LeadMark& mark) { return Fnv(&mark, offsetof(LeadMark, checksum)); }
+uint64_t ChecksumOf(const LeadMark& mark) { return FnvHash().Add(&mark, offsetof(LeadMark, checksum)).value(); }
 
 // Of every byte before the reason, and of the reason's own bytes (the rest
 // of its room is zeros, and a request that reads a fresh result pays for
 // what it hashes). `reason_length` must have been checked first.
 uint64_t ChecksumOf(const Record& record) {
-  return Fnv(record.reason, record.reason_length, Fnv(&record, offsetof(Record, reason)));
+  return FnvHash().Add(&record, offsetof(Record, reason)).Add(record.reason, record.reason_length).value();
 }
 
 // This boot's id (/proc/sys/kernel/random/boot_id): a record from another
