@@ -2,7 +2,6 @@
 #include "machine_counters.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -16,6 +15,7 @@
 #include <utility>
 
 #include "fnv_hash.h"
+#include "own_file.h"
 
 namespace healthcheck {
 namespace {
@@ -116,11 +116,10 @@ void MachineCounters::MapAgain() {
     if (shared_) mapping_.MapPrivate();
     shared_ = false;
   };
-  int fd = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  int fd = OpenSharedFile(path_, CreateFile::kYes);
   if (fd < 0) return go_private(strerror(errno));
   struct stat info;
-  // Only a regular file of our own: another user's could be truncated at will.
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != geteuid()) {
+  if (!IsOwnRegularFile(fd, &info)) {
     close(fd);
     return go_private("not a regular file owned by this user");
   }

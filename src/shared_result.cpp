@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "fnv_hash.h"
+#include "own_file.h"
 
 namespace healthcheck {
 namespace {
@@ -106,11 +107,10 @@ int64_t BootClockNowNs() {
 }
 
 Result<SharedResult> SharedResult::Open(const std::string& path, uint64_t fingerprint) {
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  int fd = OpenSharedFile(path, CreateFile::kYes);
   if (fd < 0) return Status::Error("cannot open the shared result " + path + ": " + strerror(errno));
   struct stat info;
-  // Only a regular file of our own: another user's could feed us answers.
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != geteuid()) {
+  if (!IsOwnRegularFile(fd, &info)) {
     close(fd);
     return Status::Error("cannot use the shared result " + path +
                          ": not a regular file owned by this user");
@@ -209,9 +209,9 @@ bool SharedResult::TryLead() {
 bool SharedResult::TryTakeOver() {
   if (takeover_fd_ >= 0) return true;
   std::string path = path_ + ".takeover";
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+  int fd = OpenSharedFile(path, CreateFile::kYes);
   struct stat info;
-  if (fd < 0 || fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_uid != geteuid()) {
+  if (fd < 0 || !IsOwnRegularFile(fd, &info)) {
     if (fd >= 0) close(fd);
     return true;  // No second lock to be had: the check runs alone.
   }
@@ -388,11 +388,11 @@ void SharedResultView::LookAgainIfDue() {
   mapped_ = false;
   if (!mapping_) mapping_ = std::make_unique<GuardedMapping>(sizeof(Record));
   // Only an existing file of our own, whole: the leader makes it.
-  int fd = open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int fd = OpenSharedFile(path_, CreateFile::kNo);
   if (fd < 0) return;
   struct stat info;
-  if (fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_uid == geteuid() &&
-      static_cast<size_t>(info.st_size) >= sizeof(Record) && mapping_->MapFile(fd)) {
+  if (IsOwnRegularFile(fd, &info) && static_cast<size_t>(info.st_size) >= sizeof(Record) &&
+      mapping_->MapFile(fd)) {
     identity_ = MappedFile{info.st_dev, info.st_ino};
     mapped_ = true;
   }
