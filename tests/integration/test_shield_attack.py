@@ -70,13 +70,13 @@ class ShieldAttack(CgiShieldCase):
         os.makedirs(shared, mode=0o700)
         program = self.path("check.sh")
         write_program(program, 'echo run >> "$0.runs"\nsleep 0.3\nexit 0')
-        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 700,
+        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 1500,
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": shared})
         leader = self.popen_cgi(config)
         self.wait_for_lock(shared)
         leader.send_signal(signal.SIGSTOP)
-        time.sleep(1.0)  # The frozen lead is now older than timeout_ms.
+        time.sleep(1.8)  # The frozen lead is now older than timeout_ms.
         before = runs_of(program)
         started = time.monotonic()
         answers = []
@@ -451,7 +451,7 @@ class ShieldAttack(CgiShieldCase):
         os.makedirs(folder, mode=0o700)
         program = self.path("check.sh")
         write_program(program, "sleep 0.3\nexit 0")
-        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 700,
+        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 1500,
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": folder})
         script = r'''
@@ -461,7 +461,7 @@ dd if=/dev/zero of="$FOLDER/fill" bs=1k count=64 2>/dev/null
 leader=$!
 sleep 0.15
 kill -STOP $leader
-sleep 1.0
+sleep 1.8
 "$BIN" > "$OUT" 2> "$ERR"
 kill -CONT $leader; kill -KILL $leader; wait $leader
 exit 0

@@ -87,12 +87,12 @@ class ShieldHostile(CgiShieldCase):
         os.makedirs(shared, mode=0o700)
         program = self.path("check.sh")
         write_program(program, "sleep 0.3\nexit 0")
-        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 700,
+        config = self.config_in("site", {"callable": {"command": [program]}, "timeout_ms": 1500,
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": shared})
         leader = self.start_leader(config, shared)
         leader.send_signal(signal.SIGSTOP)
-        time.sleep(1.0)  # The leader's run is now past its own timeout_ms (700).
+        time.sleep(1.8)  # The leader's run is now past its own timeout_ms (1500).
         reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
         self.assertTrue(reply.stdout.endswith(SUCCESS_BODY),
                         "a healthy check answered %r with the leader frozen; log: %s"
