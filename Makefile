@@ -50,7 +50,7 @@ DRIVER_PROGRAMS := $(BUILD)/healthcheck-mysql $(BUILD)/healthcheck-postgresql
 TEST_SOURCES := $(wildcard tests/unit/*.cpp)
 TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps run-deps test check unit-tests bench asan fuzz run install uninstall clean
+.PHONY: all deps run-deps test check unit-tests bench asan fuzz run install uninstall clean deb
 
 all: $(BUILD)/healthcheck $(DRIVER_PROGRAMS)
 
@@ -202,6 +202,11 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD)
+
+# A Debian package, build/healthcheck_VERSION_ARCH.deb (issue 14 prototype,
+# work in progress; needs debhelper: see src/packaging_research.md).
+deb:
+	sh tools/build_deb.sh
 
 -include $(LIB_OBJECTS:.o=.d) $(TEST_OBJECTS:.o=.d) $(BUILD)/src/main.d $(wildcard $(BUILD)/linked/*.d) \
   $(wildcard $(BUILD)/src/drivers/*.d)
