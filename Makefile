@@ -1,5 +1,5 @@
 # healthcheck: a clearskies-style health URL as a CGI/FastCGI responder.
-# Targets: all deps run-deps test bench asan fuzz run install uninstall clean.
+# Targets: all deps run-deps test bench asan fuzz run install uninstall clean deb.
 
 CXX      ?= g++
 PREFIX   ?= /usr/local
