@@ -12,7 +12,11 @@ WARNINGS  := -Wall -Wextra -Werror
 # RapidJSON 1.1.0 warns under g++ 12 unless it is a system header; Debian's
 # lives in /usr/include, which is one already (adding it with -isystem would
 # break libstdc++'s #include_next).
-ALL_CXXFLAGS := -std=c++17 $(WARNINGS) $(CXXFLAGS) -MMD -MP -pthread
+# CPPFLAGS and LDFLAGS are empty here; a packager's (dpkg-buildflags:
+# _FORTIFY_SOURCE, -z now) reach every compile and every link.
+CPPFLAGS  ?=
+LDFLAGS   ?=
+ALL_CXXFLAGS := -std=c++17 $(WARNINGS) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -pthread
 LDLIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lfcgi -lsqlite3) -pthread
 # Linked statically by default: under plain CGI every request is a new
 # process, and the dynamic loader's work for libstdc++, libsqlite3 and libfcgi
@@ -30,13 +34,18 @@ endif
 # root (tools/serve_demo.py starts conf/spawn-fcgi.sh then), python3 for the
 # script and its sqlite3 module, curl for the line it tells you to try.
 # libmariadb-dev and libpq-dev: the mysql and postgresql drivers' programs.
-RUN_PACKAGES  := g++ make pkg-config python3 libfcgi-dev rapidjson-dev libsqlite3-dev \
-                 libmariadb-dev libpq-dev nginx-light spawn-fcgi curl
+BUILD_PACKAGES := g++ make pkg-config libfcgi-dev rapidjson-dev libsqlite3-dev \
+                  libmariadb-dev libpq-dev
+RUN_PACKAGES  := $(BUILD_PACKAGES) python3 nginx-light spawn-fcgi curl
+# make deb: the build's packages, and Debian's package tools.
+DEB_PACKAGES  := $(BUILD_PACKAGES) dpkg-dev debhelper
 # Everything the tests need besides: every web server, doctest, clang for the fuzzers,
+# the package tools (make deb, lintian, a throwaway root: tests/e2e/test_deb.py),
 # prometheus (and its promtool) to scrape and lint the metrics.
 DEPS_PACKAGES := $(RUN_PACKAGES) libfcgi-bin doctest-dev clang libclang-rt-14-dev \
                  apache2 libapache2-mod-fcgid lighttpd haproxy python3-jsonschema \
-                 mariadb-server mariadb-client postgresql openssl prometheus
+                 mariadb-server mariadb-client postgresql openssl prometheus \
+                 dpkg-dev debhelper lintian mmdebstrap man-db
 
 LIB_SOURCES  := $(filter-out src/main.cpp src/drivers/%,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
@@ -76,7 +85,7 @@ $(BUILD)/libhealthcheck.a: $(LIB_OBJECTS)
 	ar rcs $@ $^
 
 $(BUILD)/healthcheck: $(BUILD)/src/main.o $(BUILD)/linked/sqlite.o $(BUILD)/libhealthcheck.a
-	$(CXX) $(ALL_CXXFLAGS) $(LINK_MODE) $^ -o $@ $(LDLIBS) -lm
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $(LINK_MODE) $^ -o $@ $(LDLIBS) -lm
 
 # The driver programs load libmariadb or libpq, and their authentication
 # plugins, dynamically: a static program cannot load a plugin safely. The
@@ -89,10 +98,10 @@ DRIVER_LINK := $(LDLIBS)
 endif
 $(BUILD)/healthcheck-mysql: $(BUILD)/src/main.o $(BUILD)/linked/mysql.o \
     $(BUILD)/src/drivers/mysql_cursor.o $(BUILD)/libhealthcheck.a
-	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(DRIVER_LINK) -lmariadb -lm -pthread
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $^ -o $@ $(DRIVER_LINK) -lmariadb -lm -pthread
 $(BUILD)/healthcheck-postgresql: $(BUILD)/src/main.o $(BUILD)/linked/postgresql.o \
     $(BUILD)/src/drivers/postgresql_cursor.o $(BUILD)/libhealthcheck.a
-	$(CXX) $(ALL_CXXFLAGS) $^ -o $@ $(DRIVER_LINK) -lpq -lm -pthread
+	$(CXX) $(ALL_CXXFLAGS) $(LDFLAGS) $^ -o $@ $(DRIVER_LINK) -lpq -lm -pthread
 
 $(BUILD)/unit_tests: $(TEST_OBJECTS) $(BUILD)/linked/all.o $(BUILD)/src/drivers/mysql_cursor.o \
     $(BUILD)/src/drivers/postgresql_cursor.o $(BUILD)/libhealthcheck.a
@@ -185,9 +194,13 @@ fuzz:
 	done
 
 DOC_DIR := $(DESTDIR)$(PREFIX)/share/doc/healthcheck
+MAN_DIR := $(DESTDIR)$(PREFIX)/share/man/man1
+# Stripped by default; a packager strips itself, to keep the debug symbols apart.
+INSTALL_STRIP ?= -s
 install: $(BUILD)/healthcheck $(DRIVER_PROGRAMS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DOC_DIR)/conf $(DOC_DIR)/nginx
-	install -m 0755 -s $(BUILD)/healthcheck $(DRIVER_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DOC_DIR)/conf $(DOC_DIR)/nginx $(MAN_DIR)
+	install -m 0755 $(INSTALL_STRIP) $(BUILD)/healthcheck $(DRIVER_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 man/healthcheck.1 $(MAN_DIR)/healthcheck.1
 	install -m 0644 README.md $(DOC_DIR)/README.md
 	install -m 0644 conf/*.json conf/*.conf conf/*.cfg conf/*.socket \
 	  conf/*.service $(DOC_DIR)/conf/
@@ -197,15 +210,16 @@ install: $(BUILD)/healthcheck $(DRIVER_PROGRAMS)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/healthcheck $(DESTDIR)$(PREFIX)/bin/healthcheck-mysql \
-	  $(DESTDIR)$(PREFIX)/bin/healthcheck-postgresql
+	  $(DESTDIR)$(PREFIX)/bin/healthcheck-postgresql $(MAN_DIR)/healthcheck.1
 	rm -rf $(DOC_DIR)
 
 clean:
 	rm -rf $(BUILD)
 
-# A Debian package, build/healthcheck_VERSION_ARCH.deb (issue 14 prototype,
-# work in progress; needs debhelper: see src/packaging_research.md).
+# A Debian package, build/healthcheck_VERSION_ARCH.deb, built from debian/
+# on a copy of the tree (tools/build_deb.sh says why).
 deb:
+	@sh tools/install_deps.sh $(DEB_PACKAGES)
 	sh tools/build_deb.sh
 
 -include $(LIB_OBJECTS:.o=.d) $(TEST_OBJECTS:.o=.d) $(BUILD)/src/main.d $(wildcard $(BUILD)/linked/*.d) \

@@ -1,23 +1,41 @@
 #!/bin/sh
-# Builds build/healthcheck_VERSION_ARCH.deb (issue 14 prototype, work in
-# progress). dpkg-buildpackage cleans its tree (make clean) and writes into
-# the tree's parent, so it runs on a copy under build/deb/: the working
-# tree's build/ and its parent stay as they are. The version comes from
-# src/version.h alone: debian/changelog's one entry is written from it here.
+# Builds healthcheck_VERSION_ARCH.deb with dpkg-buildpackage from debian/.
+#
+#   tools/build_deb.sh           copy the tree to $DEB_STAGE and build there
+#   tools/build_deb.sh --again   build $DEB_STAGE again as it is now, without
+#                                cleaning (a test bumps its version.h first)
+#
+# dpkg-buildpackage cleans its tree (make clean) and writes into the tree's
+# parent folder, so it runs on a copy: the working tree's build/ and its
+# parent stay as they are. The version is src/version.h's alone (what
+# --version prints): debian/changelog's one entry is written from it here.
+# DEB_STAGE (default build/deb) holds the copy, DEB_OUT (default build) gets
+# the package.
 set -eu
 cd "$(dirname "$0")/.."
-STAGE=build/deb
-rm -rf "$STAGE"
-mkdir -p "$STAGE/healthcheck"
-# Tracked files and new ones not ignored: what a commit of this tree would hold.
-git ls-files -z --cached --others --exclude-standard |
-  xargs -0 cp --parents -t "$STAGE/healthcheck" 2>/dev/null || true
-VERSION=$(sed -n 's/.*kVersion = "\(.*\)";/\1/p' src/version.h)
-[ -n "$VERSION" ] || { echo "build_deb.sh: no kVersion in src/version.h" >&2; exit 1; }
+STAGE=${DEB_STAGE:-build/deb}
+OUT=${DEB_OUT:-build}
+TREE="$STAGE/healthcheck"
+if [ "${1:-}" = --again ]; then
+  CLEAN=-nc
+else
+  CLEAN=
+  rm -rf "$STAGE"
+  mkdir -p "$TREE"
+  # Tracked files and new ones not ignored: what a commit of this tree holds
+  # (a tracked file deleted and not yet committed is left out).
+  git ls-files -z --cached --others --exclude-standard |
+    tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$TREE"
+fi
+VERSION=$(sed -n 's/.*kVersion = "\(.*\)";/\1/p' "$TREE/src/version.h")
+[ -n "$VERSION" ] || { echo "build_deb.sh: no kVersion in $TREE/src/version.h" >&2; exit 1; }
 # The date of the last commit, so two builds of one commit are the same.
 WHEN=$(date -R -d "@$(git log -1 --format=%ct)")
 printf 'healthcheck (%s) unstable; urgency=medium\n\n  * Version %s.\n\n -- healthcheck developers <healthcheck@example.org>  %s\n' \
-  "$VERSION" "$VERSION" "$WHEN" > "$STAGE/healthcheck/debian/changelog"
-(cd "$STAGE/healthcheck" && dpkg-buildpackage -b -us -uc -j2)
-mv "$STAGE"/healthcheck_*.deb build/
-ls build/healthcheck_*.deb
+  "$VERSION" "$VERSION" "$WHEN" > "$TREE/debian/changelog"
+(cd "$TREE" && dpkg-buildpackage -b -us -uc -j2 $CLEAN)
+mkdir -p "$OUT"
+for package in "$STAGE"/healthcheck_"$VERSION"_*.deb; do
+  mv "$package" "$OUT/"
+  echo "$OUT/$(basename "$package")"
+done
