@@ -1,0 +1,230 @@
+"""The Debian package (issue 14), built and installed for real.
+
+`make deb`'s script builds version N from this tree, then N+1 from the same
+copy with src/version.h bumped and a changed shipped configuration (the
+only place a version is written: the package's comes from it). lintian and
+dpkg-deb look at N. mmdebstrap makes a throwaway Debian root from the
+machine's own apt sources and runs tests/e2e/deb_scenario.sh in it: install
+N, the checks, an edit of the conffile, the upgrade to N+1, remove, purge.
+Nothing is installed on this machine; the root is gone when mmdebstrap
+ends. About two minutes, most of it the two builds."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from tests.e2e.servers import REPO
+
+SCENARIO = os.path.join(REPO, "tests", "e2e", "deb_scenario.sh")
+HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources"
+CONFIG = "/etc/healthcheck/healthcheck.json"
+EDITED_CONFIG = '{\n  "services": ["memory_backend"],\n  "timeout_ms": 1234\n}\n'
+NEXT_SHIPPED_CONFIG = '{\n  "services": ["memory_backend"],\n  "timeout_ms": 2000\n}\n'
+
+
+def run(args, timeout, **kwargs):
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                          universal_newlines=True, **kwargs)
+
+
+def version_in(version_h):
+    with open(version_h) as source:
+        return re.search(r'kVersion = "([^"]+)"', source.read()).group(1)
+
+
+def next_version(version):
+    """0.1.0 -> 0.1.1: later than `version` for dpkg."""
+    head, _, last = version.rpartition(".")
+    return "%s.%d" % (head, int(last) + 1)
+
+
+def sections(output):
+    """deb_scenario.sh's output as {step: text}."""
+    found, name = {}, None
+    for line in output.splitlines():
+        if line.startswith("=== "):
+            name = line[4:]
+            found[name] = []
+        elif name is not None:
+            found[name].append(line)
+    return {step: "\n".join(lines) for step, lines in found.items()}
+
+
+class DebianPackageTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="healthcheck-deb-")
+        try:
+            cls.build_both()
+            cls.install_in_a_throwaway_root()
+        except BaseException:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def build(cls, out, *args):
+        env = dict(os.environ, DEB_STAGE=os.path.join(cls.dir, "stage"), DEB_OUT=out)
+        built = run(["nice", "sh", os.path.join(REPO, "tools", "build_deb.sh")] + list(args), 900, env=env)
+        assert built.returncode == 0, "build_deb.sh %s failed:\n%s" % (" ".join(args), built.stdout[-3000:])
+        return built.stdout.strip().splitlines()[-1]
+
+    @classmethod
+    def build_both(cls):
+        cls.version = version_in(os.path.join(REPO, "src", "version.h"))
+        cls.next = next_version(cls.version)
+        cls.deb = cls.build(os.path.join(cls.dir, "n"))
+        # N+1 from the same copy: its version.h and its shipped configuration
+        # changed, as a new release would change them.
+        tree = os.path.join(cls.dir, "stage", "healthcheck")
+        version_h = os.path.join(tree, "src", "version.h")
+        with open(version_h) as source:
+            text = source.read()
+        with open(version_h, "w") as source:
+            source.write(text.replace('"%s"' % cls.version, '"%s"' % cls.next))
+        with open(os.path.join(tree, "conf", "memory.json"), "w") as shipped:
+            shipped.write(NEXT_SHIPPED_CONFIG)
+        cls.next_deb = cls.build(os.path.join(cls.dir, "n1"), "--again")
+
+    @classmethod
+    def install_in_a_throwaway_root(cls):
+        """One mmdebstrap run: a minimal root (apt variant) with what the
+        checks use, the scenario run in it by a customize hook, the root
+        removed at the end (output /dev/null)."""
+        with open("/etc/os-release") as release:
+            suite = re.search(r"^VERSION_CODENAME=(\S+)", release.read(), re.M).group(1)
+        output = os.path.join(cls.dir, "scenario.out")
+        inside = "/tmp/" + os.path.basename(cls.deb), "/tmp/" + os.path.basename(cls.next_deb)
+        args = ["nice", "mmdebstrap", "--variant=apt", "--mode=root",
+                "--include=man-db,procps,systemd,libmariadb3,libpq5",
+                "--customize-hook=copy-in %s %s %s /tmp" % (cls.deb, cls.next_deb, SCENARIO),
+                "--customize-hook=chroot \"$1\" sh /tmp/deb_scenario.sh %s %s > %s 2>&1"
+                % (inside[0], inside[1], output),
+                suite, "/dev/null"]
+        if os.path.exists(HOST_SOURCES):
+            args.append(HOST_SOURCES)  # The mirror this machine's apt uses.
+        made = run(args, 900)
+        assert made.returncode == 0, "mmdebstrap failed (is the Debian mirror reachable?):\n%s" % made.stdout[-3000:]
+        with open(output) as found:
+            cls.output = found.read()
+        cls.steps = sections(cls.output)
+
+    def step(self, name):
+        self.assertIn(name, self.steps, "the scenario stopped before %r:\n%s" % (name, self.output[-2000:]))
+        return self.steps[name]
+
+    # --- the package as built ------------------------------------------------
+
+    def test_file_name_and_version_come_from_version_h(self):
+        arch = run(["dpkg", "--print-architecture"], 10).stdout.strip()
+        self.assertEqual(os.path.basename(self.deb), "healthcheck_%s_%s.deb" % (self.version, arch))
+        field = run(["dpkg-deb", "--field", self.deb, "Version"], 10).stdout.strip()
+        self.assertEqual(field, self.version)
+
+    def test_lintian_reports_no_error_and_no_warning(self):
+        checked = run(["lintian", "--fail-on", "error,warning", "--info", self.deb], 300)
+        self.assertEqual(checked.returncode, 0, checked.stdout)
+        self.assertNotRegex(checked.stdout, r"(?m)^[EW]: ", checked.stdout)
+
+    def test_every_lintian_override_says_why(self):
+        with open(os.path.join(REPO, "debian", "healthcheck.lintian-overrides")) as overrides:
+            lines = [line.rstrip("\n") for line in overrides]
+        for number, line in enumerate(lines):
+            if line and not line.startswith("#"):
+                self.assertTrue(number > 0 and lines[number - 1].startswith("#"),
+                                "override without a reason above it: %r" % line)
+
+    def test_contents_are_what_the_package_promises(self):
+        listing = run(["dpkg-deb", "--contents", self.deb], 30).stdout
+        paths = {line.split()[5].lstrip(".") for line in listing.splitlines()}
+        for path in ("/usr/bin/healthcheck", "/usr/bin/healthcheck-mysql", "/usr/bin/healthcheck-postgresql",
+                     "/usr/share/man/man1/healthcheck.1.gz", CONFIG,
+                     "/lib/systemd/system/healthcheck.socket", "/lib/systemd/system/healthcheck.service",
+                     "/usr/lib/sysusers.d/healthcheck.conf",
+                     "/etc/apache2/conf-available/healthcheck.conf",
+                     "/etc/lighttpd/conf-available/50-healthcheck.conf",
+                     "/usr/share/doc/healthcheck/nginx/healthcheck-location.conf",
+                     "/usr/share/doc/healthcheck/conf/spawn-fcgi.sh",
+                     "/usr/share/doc/healthcheck/copyright"):
+            self.assertIn(path, paths)
+        self.assertFalse([path for path in paths if path.startswith("/usr/local")], listing)
+
+    def test_shipped_files_name_the_packaged_program(self):
+        unpacked = os.path.join(self.dir, "unpacked")
+        run(["dpkg-deb", "-x", self.deb, unpacked], 60)
+        naming_local = run(["grep", "-rlI", "/usr/local/bin/healthcheck",
+                            os.path.join(unpacked, "etc"), os.path.join(unpacked, "lib"),
+                            os.path.join(unpacked, "usr/share/doc/healthcheck/conf"),
+                            os.path.join(unpacked, "usr/share/doc/healthcheck/nginx")], 30).stdout
+        self.assertEqual(naming_local, "")
+        with open(os.path.join(unpacked, "lib/systemd/system/healthcheck.service")) as unit:
+            self.assertIn("ExecStart=/usr/bin/healthcheck --config %s" % CONFIG, unit.read())
+
+    # --- installed in the throwaway root ---------------------------------------
+
+    def test_installs_and_creates_its_user(self):
+        self.assertTrue(self.step("install").startswith("exit 0"), self.step("install"))
+        name, _, uid, _, _, home, shell = self.step("user").split(":")
+        self.assertEqual(name, "healthcheck")
+        self.assertLess(int(uid), 1000)  # A system user,
+        self.assertEqual((home, shell), ("/nonexistent", "/usr/sbin/nologin"))  # kept out of login.
+
+    def test_program_and_package_say_the_same_version(self):
+        self.assertEqual(self.step("version"), "healthcheck " + self.version)
+        self.assertEqual(self.step("package-version"), self.version)
+
+    def test_configuration_is_a_conffile_and_passes(self):
+        self.assertIn(CONFIG, self.step("conffiles").splitlines())
+        self.assertIn("configuration ok, tried as user root", self.step("test-config-as-root"))
+        self.assertIn("configuration ok, tried as user healthcheck", self.step("test-config-as-service-user"))
+        self.assertEqual(self.step("check"),
+                         '{"status":"success","error":"","data":{},"pagination":{},"input_errors":{}}\nexit 0')
+
+    def test_units_are_installed_valid_and_neither_enabled_nor_started(self):
+        self.assertEqual(self.step("enabled"), "disabled\ndisabled")
+        self.assertEqual(self.step("verify"), "exit 0")
+
+    def test_manual_page_renders_without_warnings(self):
+        self.assertEqual(self.step("man-warnings"), "")
+        self.assertRegex(self.step("man"), r"(?m)^HEALTHCHECK\(1\)")
+        self.assertRegex(self.step("man"), r"(?m)^NAME\n\s+healthcheck")
+        self.assertEqual(self.step("man-driver").splitlines(), ["/usr/share/man/man1/healthcheck.1.gz"] * 2)
+
+    def test_upgrade_keeps_the_edited_conffile(self):
+        self.assertTrue(self.step("upgrade").startswith("exit 0"), self.step("upgrade"))
+        self.assertEqual(self.step("version-after-upgrade"), "healthcheck " + self.next)
+        self.assertEqual(self.step("conffile-after-upgrade") + "\n", EDITED_CONFIG)
+        self.assertEqual(self.step("shipped-conffile-after-upgrade") + "\n", NEXT_SHIPPED_CONFIG)
+        self.assertIn("configuration ok", self.step("test-config-after-upgrade"))
+
+    def test_remove_keeps_the_configuration_and_purge_removes_it(self):
+        remove = [line.strip() for line in self.step("remove").splitlines()]
+        self.assertEqual(remove[:2], ["exit 0", "rc"])  # Removed, configuration kept.
+        self.assertEqual(remove[2:], ["healthcheck.json", "healthcheck.json.dpkg-dist"])
+        purge = self.step("purge").splitlines()
+        self.assertEqual(purge[0], "exit 0")
+        self.assertIn("no packages found matching healthcheck", purge[1])
+
+    def test_purge_leaves_only_the_system_user(self):
+        """Debian policy (9.2.2, and deluser's own advice) keeps a package's
+        system user after purge: files elsewhere may still belong to it. The
+        account files (and their backups, NAME-) are the only change: no
+        path is left or missing, and the accounts gained exactly the user
+        and its group."""
+        changed = [line for line in self.step("left-after-purge").splitlines() if line[:1] in "<>"]
+        paths = {line.split()[-1] for line in changed}
+        accounts = {"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"}
+        self.assertLessEqual(paths, accounts | {name + "-" for name in accounts}, self.step("left-after-purge"))
+        added = [line for line in self.step("accounts-after-purge").splitlines() if line[:1] in "<>"]
+        self.assertEqual(len(added), 2, added)
+        self.assertRegex(added[0], r"^> healthcheck:x:\d+:\d+:.*:/usr/sbin/nologin$")
+        self.assertRegex(added[1], r"^> healthcheck:x:\d+:$")
+
+if __name__ == "__main__":
+    unittest.main()
