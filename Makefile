@@ -40,12 +40,13 @@ RUN_PACKAGES  := $(BUILD_PACKAGES) python3 nginx-light spawn-fcgi curl
 # make deb: the build's packages, and Debian's package tools.
 DEB_PACKAGES  := $(BUILD_PACKAGES) dpkg-dev debhelper
 # Everything the tests need besides: every web server, doctest, clang for the fuzzers,
-# the package tools (make deb, lintian, a throwaway root: tests/e2e/test_deb.py),
+# the package tools (make deb, lintian, a throwaway root: tests/e2e/test_deb.py;
+# mandoc, a second reader of the manual page),
 # prometheus (and its promtool) to scrape and lint the metrics.
 DEPS_PACKAGES := $(RUN_PACKAGES) libfcgi-bin doctest-dev clang libclang-rt-14-dev \
                  apache2 libapache2-mod-fcgid lighttpd haproxy python3-jsonschema \
                  mariadb-server mariadb-client postgresql openssl prometheus \
-                 dpkg-dev debhelper lintian mmdebstrap man-db
+                 dpkg-dev debhelper lintian mmdebstrap man-db mandoc
 
 LIB_SOURCES  := $(filter-out src/main.cpp src/drivers/%,$(wildcard src/*.cpp src/*/*.cpp))
 LIB_OBJECTS  := $(LIB_SOURCES:%.cpp=$(BUILD)/%.o)
