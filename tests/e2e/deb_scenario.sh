@@ -1,13 +1,21 @@
 #!/bin/sh
 # Run by tests/e2e/test_deb.py inside a throwaway Debian root (mmdebstrap's
-# customize hook, with /proc, /sys and /dev mounted): installs package N,
-# looks at what it installed, upgrades to N+1 over an edited conffile, then
-# removes and purges it. Each step prints "=== NAME" and then what it
-# found; the test reads the sections and asserts on them.
-#   deb_scenario.sh N.deb N1.deb
+# customize hook, with /proc, /sys and /dev mounted). Each step prints
+# "=== NAME" and then what it found; the test reads the sections and
+# asserts on them.
+#   deb_scenario.sh N.deb N1.deb READMEDIR
+# READMEDIR holds the README's "Install as a package" blocks:
+# package-install.sh, package-enable.sh, package-apache.sh, package-nginx.conf.
+#
+# First round, on a clean root: install N (as the README says), look at
+# what it installed, edit the conffile, upgrade to N+1, remove, purge, and
+# compare the root with what it was. Second round, install again (the user
+# is there already), follow the README's steps for the socket and the web
+# servers, then remove: no web server is left pointing at what is gone.
 set -u
 N=$1
 N1=$2
+README=$3
 CONFIG=/etc/healthcheck/healthcheck.json
 step() { printf '=== %s\n' "$1"; }
 code() { printf 'exit %s\n' "$1"; }
@@ -20,11 +28,30 @@ files() {
   find /etc -type f -exec md5sum {} + | sort -k 2
 }
 export DEBIAN_FRONTEND=noninteractive
+# The README's `apt install` has no -y: nothing here can answer a question.
+echo 'APT::Get::Assume-Yes "true";' > /etc/apt/apt.conf.d/90scenario
+# No systemd runs in a chroot: a stand-in first on sudo's and root's PATH
+# does what only changes files with the real systemctl, and says what it
+# would start or reload.
+cat > /usr/local/sbin/systemctl <<'EOF'
+#!/bin/sh
+case "$1 ${2:-}" in
+  "enable --now") shift 2; /usr/bin/systemctl enable "$@" && echo "systemctl: would start $*" ;;
+  "start "*|"reload "*|"restart "*) echo "systemctl: would $1 $2" ;;
+  *) exec /usr/bin/systemctl "$@" ;;
+esac
+EOF
+chmod 0755 /usr/local/sbin/systemctl
+# sudo looks the host name up.
+echo "127.0.1.1 $(hostname)" >> /etc/hosts
+# Where the README's "./build/healthcheck_*.deb" is.
+mkdir -p /tmp/checkout/build
+cp "$N" /tmp/checkout/build/
 
 files > /tmp/before.list
 cat /etc/passwd /etc/group > /tmp/accounts.before
 step install
-apt-get install -y -q "$N" >/tmp/install.log 2>&1; code $?
+(cd /tmp/checkout && sh -e "$README/package-install.sh") >/tmp/install.log 2>&1; code $?
 tail -3 /tmp/install.log
 step version
 healthcheck --version
@@ -56,7 +83,7 @@ man -w healthcheck-mysql healthcheck-postgresql 2>&1
 printf '{\n  "services": ["memory_backend"],\n  "timeout_ms": 1234\n}\n' > "$CONFIG"
 step upgrade
 apt-get install -y -q -o Dpkg::Options::=--force-confold "$N1" >/tmp/upgrade.log 2>&1; code $?
-grep -i 'conffile\|Using current old file' /tmp/upgrade.log
+grep -i 'Using current old file' /tmp/upgrade.log
 step version-after-upgrade
 healthcheck --version
 step conffile-after-upgrade
@@ -78,4 +105,32 @@ files > /tmp/after.list
 diff /tmp/before.list /tmp/after.list
 step accounts-after-purge
 cat /etc/passwd /etc/group | diff /tmp/accounts.before -
+
+# Second round: the README's steps after the install.
+step reinstall
+(cd /tmp/checkout && sh -e "$README/package-install.sh") >/tmp/reinstall.log 2>&1; code $?
+step readme-enable
+sh -e "$README/package-enable.sh" 2>&1; code $?
+systemctl is-enabled healthcheck.socket healthcheck.service 2>&1
+step apache-conf-without-proxy-fcgi
+a2enconf -q healthcheck 2>&1 && apache2ctl configtest 2>&1; code $?
+a2disconf -q healthcheck 2>&1
+step readme-apache
+sh -e "$README/package-apache.sh" 2>&1; code $?
+step readme-nginx
+site=/etc/nginx/sites-available/default
+# The block's first line goes at the top of the site, the rest inside server {}.
+tail -n +2 "$README/package-nginx.conf" > /tmp/inside-server
+{ head -n 1 "$README/package-nginx.conf"; cat "$site"; } > /tmp/site
+sed -e "/server_name _;/r /tmp/inside-server" /tmp/site > "$site"
+nginx -t 2>&1; code $?
+step lighttpd-enable
+lighty-enable-mod healthcheck >/dev/null 2>&1; code $?
+lighttpd -tt -f /etc/lighttpd/lighttpd.conf 2>&1; code $?
+step remove-with-web-servers
+apt-get remove -y -q healthcheck >/tmp/remove.log 2>&1; code $?
+grep '^healthcheck:' /tmp/remove.log
+ls /etc/apache2/conf-enabled/ /etc/lighttpd/conf-enabled/ | grep healthcheck
+apache2ctl configtest 2>&1; code $?
+lighttpd -tt -f /etc/lighttpd/lighttpd.conf 2>&1; code $?
 exit 0

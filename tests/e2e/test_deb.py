@@ -1,13 +1,16 @@
 """The Debian package (issue 14), built and installed for real.
 
-`make deb`'s script builds version N from this tree, then N+1 from the same
-copy with src/version.h bumped and a changed shipped configuration (the
-only place a version is written: the package's comes from it). lintian and
-dpkg-deb look at N. mmdebstrap makes a throwaway Debian root from the
-machine's own apt sources and runs tests/e2e/deb_scenario.sh in it: install
-N, the checks, an edit of the conffile, the upgrade to N+1, remove, purge.
-Nothing is installed on this machine; the root is gone when mmdebstrap
-ends. About two minutes, most of it the two builds."""
+`make deb` builds version N from this tree; its script builds N+1 from the
+same copy with src/version.h bumped and a changed shipped configuration
+(the only place a version is written: the package's comes from it).
+lintian and dpkg-deb look at N. mmdebstrap makes a throwaway Debian root
+from the machine's own apt sources, with nginx, Apache and lighttpd, and
+runs tests/e2e/deb_scenario.sh in it with the README's "Install as a
+package" blocks: install N, the checks, an edit of the conffile, the
+upgrade to N+1, remove, purge; then install again and follow the README's
+steps for the socket and the web servers. Nothing is installed on this
+machine; the root is gone when mmdebstrap ends. About three minutes, most
+of it the two builds."""
 import os
 import re
 import shutil
@@ -16,6 +19,7 @@ import tempfile
 import unittest
 
 from tests.e2e.servers import REPO
+from tests.e2e.test_readme import block
 
 SCENARIO = os.path.join(REPO, "tests", "e2e", "deb_scenario.sh")
 HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources"
@@ -69,17 +73,20 @@ class DebianPackageTest(unittest.TestCase):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     @classmethod
-    def build(cls, out, *args):
+    def build(cls, out, command):
+        """Runs `command` (make deb, or build_deb.sh --again) with its stage and
+        output in the temp folder; returns the package's path."""
         env = dict(os.environ, DEB_STAGE=os.path.join(cls.dir, "stage"), DEB_OUT=out)
-        built = run(["nice", "sh", os.path.join(REPO, "tools", "build_deb.sh")] + list(args), 900, env=env)
-        assert built.returncode == 0, "build_deb.sh %s failed:\n%s" % (" ".join(args), built.stdout[-3000:])
+        built = run(["nice"] + command, 900, env=env, cwd=REPO)
+        assert built.returncode == 0, "%s failed:\n%s" % (" ".join(command), built.stdout[-3000:])
         return built.stdout.strip().splitlines()[-1]
 
     @classmethod
     def build_both(cls):
         cls.version = version_in(os.path.join(REPO, "src", "version.h"))
         cls.next = next_version(cls.version)
-        cls.deb = cls.build(os.path.join(cls.dir, "n"))
+        assert block("package-build") == "make deb\n", "the README builds the package another way"
+        cls.deb = cls.build(os.path.join(cls.dir, "n"), ["make", "-s", "deb"])
         # N+1 from the same copy: its version.h and its shipped configuration
         # changed, as a new release would change them.
         tree = os.path.join(cls.dir, "stage", "healthcheck")
@@ -90,7 +97,7 @@ class DebianPackageTest(unittest.TestCase):
             source.write(text.replace('"%s"' % cls.version, '"%s"' % cls.next))
         with open(os.path.join(tree, "conf", "memory.json"), "w") as shipped:
             shipped.write(NEXT_SHIPPED_CONFIG)
-        cls.next_deb = cls.build(os.path.join(cls.dir, "n1"), "--again")
+        cls.next_deb = cls.build(os.path.join(cls.dir, "n1"), ["sh", "tools/build_deb.sh", "--again"])
 
     @classmethod
     def install_in_a_throwaway_root(cls):
@@ -100,11 +107,17 @@ class DebianPackageTest(unittest.TestCase):
         with open("/etc/os-release") as release:
             suite = re.search(r"^VERSION_CODENAME=(\S+)", release.read(), re.M).group(1)
         output = os.path.join(cls.dir, "scenario.out")
+        readme = os.path.join(cls.dir, "readme")
+        os.mkdir(readme)
+        for name, suffix in (("package-install", "sh"), ("package-enable", "sh"),
+                             ("package-apache", "sh"), ("package-nginx", "conf")):
+            with open(os.path.join(readme, "%s.%s" % (name, suffix)), "w") as text:
+                text.write(block(name))
         inside = "/tmp/" + os.path.basename(cls.deb), "/tmp/" + os.path.basename(cls.next_deb)
         args = ["nice", "mmdebstrap", "--variant=apt", "--mode=root",
-                "--include=man-db,procps,systemd,libmariadb3,libpq5",
-                "--customize-hook=copy-in %s %s %s /tmp" % (cls.deb, cls.next_deb, SCENARIO),
-                "--customize-hook=chroot \"$1\" sh /tmp/deb_scenario.sh %s %s > %s 2>&1"
+                "--include=man-db,procps,systemd,libmariadb3,libpq5,sudo,nginx-light,apache2,lighttpd",
+                "--customize-hook=copy-in %s %s %s %s /tmp" % (cls.deb, cls.next_deb, SCENARIO, readme),
+                "--customize-hook=chroot \"$1\" sh /tmp/deb_scenario.sh %s %s /tmp/readme > %s 2>&1"
                 % (inside[0], inside[1], output),
                 suite, "/dev/null"]
         if os.path.exists(HOST_SOURCES):
@@ -225,6 +238,35 @@ class DebianPackageTest(unittest.TestCase):
         self.assertEqual(len(added), 2, added)
         self.assertRegex(added[0], r"^> healthcheck:x:\d+:\d+:.*:/usr/sbin/nologin$")
         self.assertRegex(added[1], r"^> healthcheck:x:\d+:$")
+
+    # --- the README's steps after the install ------------------------------
+
+    def test_readme_enables_the_socket(self):
+        self.assertTrue(self.step("reinstall").startswith("exit 0"), self.step("reinstall"))
+        enable = self.step("readme-enable")
+        self.assertIn("configuration ok, tried as user healthcheck", enable)
+        self.assertIn("systemctl: would start healthcheck.socket\nexit 0\n", enable)
+        self.assertTrue(enable.endswith("\nenabled\ndisabled"), enable)  # The socket starts the service.
+
+    def test_readme_web_server_steps(self):
+        # The Apache snippet does nothing without mod_proxy_fcgi, rather than
+        # stop Apache from starting.
+        self.assertRegex(self.step("apache-conf-without-proxy-fcgi"), r"Syntax OK\nexit 0")
+        self.assertRegex(self.step("readme-apache"), r"Syntax OK\nsystemctl: would reload apache2\nexit 0$")
+        self.assertRegex(self.step("readme-nginx"), r"test is successful\nexit 0$")
+        self.assertRegex(self.step("lighttpd-enable"), r"^exit 0\n(.*\n)?exit 0$")
+
+    def test_remove_leaves_no_web_server_pointing_at_what_is_gone(self):
+        removed = self.step("remove-with-web-servers").splitlines()
+        self.assertEqual(removed[0], "exit 0")
+        self.assertEqual([line for line in removed if line.startswith("healthcheck:")],
+                         ["healthcheck: removed /etc/apache2/conf-enabled/healthcheck.conf "
+                          "(enable it again after installing healthcheck)",
+                          "healthcheck: removed /etc/lighttpd/conf-enabled/50-healthcheck.conf "
+                          "(enable it again after installing healthcheck)"])
+        self.assertNotIn("healthcheck.conf", "\n".join(removed[3:]))
+        self.assertEqual(removed.count("exit 0"), 3, removed)  # remove, apache2ctl, lighttpd -tt
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -37,6 +37,7 @@ runs a program from its temp folder is killed by pid.
 """
 import configparser
 import grp
+import importlib
 import json
 import os
 import pwd
@@ -115,6 +116,12 @@ BLOCK_TESTS = {
     "test-config-denied": ["test_test_config_says_as_whom"],
     "reload": ["test_reload_and_upgrade_under_systemd"],
     "upgrade": ["test_reload_and_upgrade_under_systemd"],
+    # Run in a throwaway Debian root with the package installed.
+    "package-build": ["tests.e2e.test_deb.DebianPackageTest.test_file_name_and_version_come_from_version_h"],
+    "package-install": ["tests.e2e.test_deb.DebianPackageTest.test_installs_and_creates_its_user"],
+    "package-enable": ["tests.e2e.test_deb.DebianPackageTest.test_readme_enables_the_socket"],
+    "package-nginx": ["tests.e2e.test_deb.DebianPackageTest.test_readme_web_server_steps"],
+    "package-apache": ["tests.e2e.test_deb.DebianPackageTest.test_readme_web_server_steps"],
 }
 
 # --- Reading the README -----------------------------------------------------
@@ -176,6 +183,14 @@ def block(name):
     if len(texts) != 1:
         raise AssertionError("README: %d different blocks named %r" % (len(texts), name))
     return texts.pop()
+
+
+def find_test(case, name):
+    """A test of `case` by its name, or of another module by its dotted one."""
+    if "." not in name:
+        return getattr(case, name, None)
+    module, cls, method = name.rsplit(".", 2)
+    return getattr(getattr(importlib.import_module(module), cls, None), method, None)
 
 
 def heredocs(script):
@@ -617,7 +632,7 @@ class ReadmeTest(ProbeTestCase):
         for name, tests in BLOCK_TESTS.items():
             block(name)  # Blocks sharing a name are identical.
             for test in tests:
-                self.assertTrue(callable(getattr(self, test, None)), "%s: no %s" % (name, test))
+                self.assertTrue(callable(find_test(self, test)), "%s: no %s" % (name, test))
 
     def test_links_and_named_files_exist(self):
         with open(README) as readme:
