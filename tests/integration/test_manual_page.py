@@ -11,7 +11,6 @@ import unittest
 from tests.integration.support import BINARY, REPO, TestCase
 
 PAGE = os.path.join(REPO, "man", "healthcheck.1")
-README = os.path.join(REPO, "README.md")
 SRC = os.path.join(REPO, "src")
 REQUIRED_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "MODES", "OPTIONS", "CONFIGURATION",
                      "ENVIRONMENT", "EXIT STATUS", "SIGNALS", "FILES", "EXAMPLES", "SEE ALSO"]
@@ -200,20 +199,10 @@ class ManualPageTest(TestCase):
         self.assertEqual(missing, [], "read in src/, not in ENVIRONMENT")
 
     def test_exit_status_lists_every_exit_code(self):
-        readme_codes = set()
-        in_table = False
-        for line in read(README).splitlines():
-            if line.startswith("| exit code |"):
-                in_table = True
-            elif in_table and not line.startswith("|"):
-                break
-            elif in_table:
-                readme_codes.update(re.findall(r"^\| (\d+) \|", line))
-        self.assertTrue(readme_codes, "README has no exit code table")
         code_constants = set(re.findall(r"constexpr int kExit\w+ = (\d+);",
                                         read(os.path.join(SRC, "exit_codes.h"))))
+        self.assertGreaterEqual(len(code_constants), 6)
         page_codes = item_words(self.section("EXIT STATUS"))
-        self.assertEqual(sorted(readme_codes - page_codes), [], "in README's table, not the page")
         self.assertEqual(sorted(code_constants - page_codes), [], "in exit_codes.h, not the page")
         self.assertEqual(sorted(page_codes - code_constants), [], "on the page, not in exit_codes.h")
 
