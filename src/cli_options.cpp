@@ -147,7 +147,8 @@ Modes:
                             (spawn-fcgi, systemd, mod_fcgid, lighttpd), or
                             one CGI request when REQUEST_METHOD is set
   --listen unix:PATH        serve FastCGI on a unix socket (mode 0660)
-  --listen 127.0.0.1:PORT   serve FastCGI on loopback TCP
+  --listen 127.0.0.1:PORT   serve FastCGI on loopback TCP (also
+                            localhost:PORT, [::1]:PORT)
   --check                   run the check once, print the body, exit 0 when
                             healthy and 1 when not (container HEALTHCHECK, cron);
                             reasons go to stderr; --quiet prints nothing on
@@ -160,7 +161,7 @@ Modes:
                             would: a WAL database's -shm may be made), the
                             sql query (prepared, not run), the command; exit
                             0 or 78
-  --help, --version
+  --help (-h), --version
 
 Options:
   --config FILE    the JSON configuration; else $HEALTHCHECK_CONFIG, else
@@ -171,9 +172,10 @@ Options:
   --workers N      run a master process that supervises N worker processes
                    (0 to 64, default 0: one process): a worker that dies or
                    hangs is replaced, SIGHUP reloads by replacing workers
-  --max-requests N recycle a worker after N requests (needs --workers)
+  --max-requests N recycle a worker after N requests, 0 to 1000000000
+                   (default 0: never; needs --workers)
   --max-worker-rss-mib N  recycle a worker whose resident memory passes
-                   N MiB (default 64; needs --workers)
+                   N MiB, 4 to 65536 (default 64; needs --workers)
   --idle-timeout-ms N  drop a FastCGI connection whose request has not
                    arrived within N ms, or idle that long between requests
                    (100 to 600000, default 10000)
@@ -187,7 +189,7 @@ Sockets: with no --listen, a socket handed over by systemd (LISTEN_FDS=1,
 fd 3) or on stdin (spawn-fcgi, StandardInput=socket) is served.
 
 Exit codes: 0 ok, 1 unhealthy (--check), 64 usage, 70 server failure,
-71 cannot listen, 78 bad configuration.
+71 cannot listen, 78 bad configuration. Everything else: man healthcheck.
 )";
 }
 
