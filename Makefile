@@ -194,6 +194,9 @@ fuzz:
 	    -print_final_stats=1 || exit 1; \
 	done
 
+# The one place the version is written: what --version prints; the
+# installed manual page and the package (tools/build_deb.sh) take it from there.
+VERSION := $(shell sed -n 's/.*kVersion = "\(.*\)";/\1/p' src/version.h)
 DOC_DIR := $(DESTDIR)$(PREFIX)/share/doc/healthcheck
 MAN_DIR := $(DESTDIR)$(PREFIX)/share/man/man1
 # Stripped by default; a packager strips itself, to keep the debug symbols apart.
@@ -201,7 +204,9 @@ INSTALL_STRIP ?= -s
 install: $(BUILD)/healthcheck $(DRIVER_PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DOC_DIR)/conf $(DOC_DIR)/nginx $(MAN_DIR)
 	install -m 0755 $(INSTALL_STRIP) $(BUILD)/healthcheck $(DRIVER_PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 man/healthcheck.1 $(MAN_DIR)/healthcheck.1
+	sed 's/^\.TH HEALTHCHECK 1 \([^ ]*\) "healthcheck"/.TH HEALTHCHECK 1 \1 "healthcheck $(VERSION)"/' \
+	  man/healthcheck.1 > $(MAN_DIR)/healthcheck.1
+	chmod 0644 $(MAN_DIR)/healthcheck.1
 	install -m 0644 README.md $(DOC_DIR)/README.md
 	install -m 0644 conf/*.json conf/*.conf conf/*.cfg conf/*.socket \
 	  conf/*.service $(DOC_DIR)/conf/

@@ -27,6 +27,7 @@ else
   git ls-files -z --cached --others --exclude-standard |
     tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$TREE"
 fi
+# The sed of the Makefile's VERSION, on the copy (--again: a bumped one).
 VERSION=$(sed -n 's/.*kVersion = "\(.*\)";/\1/p' "$TREE/src/version.h")
 [ -n "$VERSION" ] || { echo "build_deb.sh: no kVersion in $TREE/src/version.h" >&2; exit 1; }
 # The date of the last commit, so two builds of one commit are the same.

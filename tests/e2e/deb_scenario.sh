@@ -76,7 +76,10 @@ code $?
 step man-warnings
 man --warnings -E UTF-8 healthcheck 2>&1 >/dev/null
 step man
-MANWIDTH=80 man -P cat healthcheck 2>/dev/null | head -12
+MANWIDTH=80 man -P cat healthcheck 2>/dev/null > /tmp/page
+head -12 /tmp/page
+step man-footer
+tail -1 /tmp/page
 step man-driver
 man -w healthcheck-mysql healthcheck-postgresql 2>&1
 

@@ -207,6 +207,8 @@ class DebianPackageTest(unittest.TestCase):
         self.assertEqual(self.step("man-warnings"), "")
         self.assertRegex(self.step("man"), r"(?m)^HEALTHCHECK\(1\)")
         self.assertRegex(self.step("man"), r"(?m)^NAME\n\s+healthcheck")
+        self.assertRegex(self.step("man-footer"), r"^healthcheck %s +\d{4}-\d\d-\d\d +HEALTHCHECK\(1\)$"
+                         % re.escape(self.version))
         self.assertEqual(self.step("man-driver").splitlines(), ["/usr/share/man/man1/healthcheck.1.gz"] * 2)
 
     def test_upgrade_keeps_the_edited_conffile(self):

@@ -19,6 +19,8 @@ class InstallTest(ServerTestCase):
         self.assertTrue(os.access(binary, os.X_OK))
         version = subprocess.run([binary, "--version"], stdout=subprocess.PIPE, timeout=10)
         self.assertRegex(version.stdout.decode(), r"^healthcheck \d")
+        with open(os.path.join(stage, "opt/hc/share/man/man1/healthcheck.1")) as page:
+            self.assertIn('"%s"' % version.stdout.decode().strip(), page.read())
         docs = os.path.join(stage, "opt/hc/share/doc/healthcheck")
         for shipped in ("README.md", "conf/sqlite.json", "conf/healthcheck.service",
                         "conf/spawn-fcgi.sh", "conf/shared-hosting/health/.htaccess",
