@@ -130,6 +130,45 @@ nginx -t 2>&1; code $?
 step lighttpd-enable
 lighty-enable-mod healthcheck >/dev/null 2>&1; code $?
 lighttpd -tt -f /etc/lighttpd/lighttpd.conf 2>&1; code $?
+# Each web server, in a network namespace of its own (its port 80 is not
+# the machine's), asked for /health through the package's snippets. The
+# socket unit cannot run without systemd: the responder is started on its
+# socket as the service would be, as the service's user.
+www_data=$(getent group www-data | cut -d: -f3)
+install -d -o healthcheck -g healthcheck /run/healthcheck
+setpriv --reuid=healthcheck --regid=healthcheck --groups "$www_data" \
+  healthcheck --listen unix:/run/healthcheck/healthcheck.sock --socket-group www-data \
+  --config "$CONFIG" 2>/tmp/responder.log &
+responder=$!
+install -d -o www-data -g www-data /run/lighttpd
+unshare -n sh -s <<'EOS'
+ip link set lo up
+# A server that is still starting is asked again, for up to 10 s; one that
+# was stopped is waited for until its port is free.
+ask() {
+  curl -sS -m 5 --retry 10 --retry-connrefused --retry-delay 1 -o /tmp/body \
+    -w '%{http_code} %{content_type}\n' http://127.0.0.1/health && cat /tmp/body && echo
+}
+gone() {
+  tries=0
+  while curl -s -m 1 -o /dev/null http://127.0.0.1/ && [ $tries -lt 100 ]; do
+    sleep 0.1; tries=$((tries + 1))
+  done
+}
+echo "=== serve-through-nginx"
+nginx && ask
+nginx -s stop 2>/dev/null; gone
+echo "=== serve-through-apache"
+apache2ctl start >/dev/null 2>&1 && ask
+apache2ctl stop >/dev/null 2>&1; gone
+echo "=== serve-through-lighttpd"
+lighttpd -f /etc/lighttpd/lighttpd.conf && ask
+kill "$(cat /run/lighttpd.pid)"; gone
+EOS
+kill "$responder"
+wait "$responder"
+step responder-log
+cat /tmp/responder.log
 step remove-with-web-servers
 apt-get remove -y -q healthcheck >/tmp/remove.log 2>&1; code $?
 grep '^healthcheck:' /tmp/remove.log

@@ -115,7 +115,8 @@ class DebianPackageTest(unittest.TestCase):
                 text.write(block(name))
         inside = "/tmp/" + os.path.basename(cls.deb), "/tmp/" + os.path.basename(cls.next_deb)
         args = ["nice", "mmdebstrap", "--variant=apt", "--mode=root",
-                "--include=man-db,procps,systemd,libmariadb3,libpq5,sudo,nginx-light,apache2,lighttpd",
+                "--include=man-db,procps,systemd,libmariadb3,libpq5,sudo,nginx-light,apache2,lighttpd,"
+                "curl,iproute2",
                 "--customize-hook=copy-in %s %s %s %s /tmp" % (cls.deb, cls.next_deb, SCENARIO, readme),
                 "--customize-hook=chroot \"$1\" sh /tmp/deb_scenario.sh %s %s /tmp/readme > %s 2>&1"
                 % (inside[0], inside[1], output),
@@ -257,6 +258,14 @@ class DebianPackageTest(unittest.TestCase):
         self.assertRegex(self.step("readme-apache"), r"Syntax OK\nsystemctl: would reload apache2\nexit 0$")
         self.assertRegex(self.step("readme-nginx"), r"test is successful\nexit 0$")
         self.assertRegex(self.step("lighttpd-enable"), r"^exit 0\n(.*\n)?exit 0$")
+
+    def test_each_web_server_serves_health_through_the_package_snippets(self):
+        success = '200 application/json\n{"status":"success","error":"","data":{},"pagination":{},"input_errors":{}}'
+        for server in ("nginx", "apache", "lighttpd"):
+            self.assertEqual(self.step("serve-through-" + server), success, server)
+        # nginx and Apache reached the responder on the socket of the units,
+        # running as the service's user; lighttpd started its own.
+        self.assertIn("starting FastCGI on unix:/run/healthcheck/healthcheck.sock", self.step("responder-log"))
 
     def test_remove_leaves_no_web_server_pointing_at_what_is_gone(self):
         removed = self.step("remove-with-web-servers").splitlines()
