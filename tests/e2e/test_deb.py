@@ -76,7 +76,11 @@ class DebianPackageTest(unittest.TestCase):
     def build(cls, out, command):
         """Runs `command` (make deb, or build_deb.sh --again) with its stage and
         output in the temp folder; returns the package's path."""
-        env = dict(os.environ, DEB_STAGE=os.path.join(cls.dir, "stage"), DEB_OUT=out)
+        # Not the jobserver of the make that runs the suites: the package
+        # build makes its own (-j2).
+        env = {name: value for name, value in os.environ.items()
+               if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        env.update(DEB_STAGE=os.path.join(cls.dir, "stage"), DEB_OUT=out)
         built = run(["nice"] + command, 900, env=env, cwd=REPO)
         assert built.returncode == 0, "%s failed:\n%s" % (" ".join(command), built.stdout[-3000:])
         return built.stdout.strip().splitlines()[-1]
