@@ -18,6 +18,8 @@ N1=$2
 README=$3
 CONFIG=/etc/healthcheck/healthcheck.json
 step() { printf '=== %s\n' "$1"; }
+# What the maintainer scripts asked systemd to do since the last look.
+asked_of_systemd() { cat /tmp/systemctl.log 2>/dev/null; : > /tmp/systemctl.log; }
 code() { printf 'exit %s\n' "$1"; }
 # Everything on the root's file system but caches, logs and package
 # databases, which an install always changes; and what is in /etc.
@@ -28,20 +30,50 @@ files() {
   find /etc -type f -exec md5sum {} + | sort -k 2
 }
 export DEBIAN_FRONTEND=noninteractive
+# No policy-rc.d while the scenario runs: mmdebstrap's would keep the
+# maintainer scripts from asking systemd anything, and a real machine has
+# none. It is put back at the end, for mmdebstrap to remove.
+mv /usr/sbin/policy-rc.d /tmp/policy-rc.d
 # The README's `apt install` has no -y: nothing here can answer a question.
 echo 'APT::Get::Assume-Yes "true";' > /etc/apt/apt.conf.d/90scenario
-# No systemd runs in a chroot: a stand-in first on sudo's and root's PATH
-# does what only changes files with the real systemctl, and says what it
-# would start or reload.
-cat > /usr/local/sbin/systemctl <<'EOF'
+# No systemd runs in a chroot. A stand-in in systemctl's place (for sudo,
+# root and the maintainer scripts alike) does with the real one what only
+# changes files, and writes down in /tmp/systemctl.log what it would start,
+# stop or reload. /run/systemd/system makes the maintainer scripts believe
+# systemd runs, as on a real machine.
+mv /usr/bin/systemctl /usr/bin/systemctl.real
+cat > /usr/bin/systemctl <<'EOF'
 #!/bin/sh
-case "$1 ${2:-}" in
-  "enable --now") shift 2; /usr/bin/systemctl enable "$@" && echo "systemctl: would start $*" ;;
-  "start "*|"reload "*|"restart "*) echo "systemctl: would $1 $2" ;;
-  *) exec /usr/bin/systemctl "$@" ;;
+# The real one reads the unit files, never asks PID 1 (there is none here).
+export SYSTEMD_OFFLINE=1
+action=""
+units=""
+for word in "$@"; do
+  case "$word" in
+    -*) ;;
+    *) if [ -z "$action" ]; then action=$word; else units="$units $word"; fi ;;
+  esac
+done
+case "$action" in
+  start|stop|restart|try-restart|reload|reload-or-restart|daemon-reload)
+    echo "systemctl: would $action$units" | tee -a /tmp/systemctl.log ;;
+  enable)
+    /usr/bin/systemctl.real enable $units || exit
+    case " $* " in
+      *" --now "*)
+        echo "systemctl: would start$units" | tee -a /tmp/systemctl.log
+        printf '%s\n' $units >> /tmp/active-units ;;
+    esac ;;
+  is-active)  # Only what "enable --now" would have started runs.
+    for unit in $units; do
+      grep -qx "$unit" /tmp/active-units 2>/dev/null || { echo inactive; exit 3; }
+    done
+    echo active ;;
+  *) exec /usr/bin/systemctl.real "$@" ;;
 esac
 EOF
-chmod 0755 /usr/local/sbin/systemctl
+chmod 0755 /usr/bin/systemctl
+mkdir -p /run/systemd/system
 # sudo looks the host name up.
 echo "127.0.1.1 $(hostname)" >> /etc/hosts
 # Where the README's "./build/healthcheck_*.deb" is.
@@ -53,6 +85,8 @@ cat /etc/passwd /etc/group > /tmp/accounts.before
 step install
 (cd /tmp/checkout && sh -e "$README/package-install.sh") >/tmp/install.log 2>&1; code $?
 tail -3 /tmp/install.log
+step systemd-on-install
+asked_of_systemd
 step version
 healthcheck --version
 step package-version
@@ -87,6 +121,8 @@ printf '{\n  "services": ["memory_backend"],\n  "timeout_ms": 1234\n}\n' > "$CON
 step upgrade
 apt-get install -y -q -o Dpkg::Options::=--force-confold "$N1" >/tmp/upgrade.log 2>&1; code $?
 grep -i 'Using current old file' /tmp/upgrade.log
+step systemd-on-upgrade
+asked_of_systemd
 step version-after-upgrade
 healthcheck --version
 step conffile-after-upgrade
@@ -100,6 +136,8 @@ step remove
 apt-get remove -y -q healthcheck >/dev/null 2>&1; code $?
 dpkg-query -W -f='${db:Status-Abbrev}\n' healthcheck
 ls /etc/healthcheck
+step systemd-on-remove
+asked_of_systemd
 step purge
 apt-get purge -y -q healthcheck >/dev/null 2>&1; code $?
 dpkg-query -W -f='${db:Status-Abbrev}\n' healthcheck 2>&1
@@ -115,6 +153,10 @@ step reinstall
 step readme-enable
 sh -e "$README/package-enable.sh" 2>&1; code $?
 systemctl is-enabled healthcheck.socket healthcheck.service 2>&1
+step upgrade-while-enabled
+asked_of_systemd >/dev/null
+apt-get install -y -q -o Dpkg::Options::=--force-confold "$N1" >/dev/null 2>&1; code $?
+asked_of_systemd
 step apache-conf-without-proxy-fcgi
 a2enconf -q healthcheck 2>&1 && apache2ctl configtest 2>&1; code $?
 a2disconf -q healthcheck 2>&1
@@ -175,4 +217,5 @@ grep '^healthcheck:' /tmp/remove.log
 ls /etc/apache2/conf-enabled/ /etc/lighttpd/conf-enabled/ | grep healthcheck
 apache2ctl configtest 2>&1; code $?
 lighttpd -tt -f /etc/lighttpd/lighttpd.conf 2>&1; code $?
+mv /tmp/policy-rc.d /usr/sbin/policy-rc.d
 exit 0

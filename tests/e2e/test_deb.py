@@ -207,6 +207,16 @@ class DebianPackageTest(unittest.TestCase):
     def test_units_are_installed_valid_and_neither_enabled_nor_started(self):
         self.assertEqual(self.step("enabled"), "disabled\ndisabled")
         self.assertEqual(self.step("verify"), "exit 0")
+        # The maintainer scripts, believing systemd runs, started nothing
+        # (deb-systemd-invoke starts no disabled unit), nor on upgrade (it
+        # restarts a unit that runs, and none does here).
+        for step in ("systemd-on-install", "systemd-on-upgrade"):
+            self.assertEqual(self.step(step), "systemctl: would daemon-reload", step)
+
+    def test_remove_stops_the_units(self):
+        self.assertEqual(self.step("systemd-on-remove"),
+                         "systemctl: would stop healthcheck.service healthcheck.socket\n"
+                         "systemctl: would daemon-reload")
 
     def test_manual_page_renders_without_warnings(self):
         self.assertEqual(self.step("man-warnings"), "")
@@ -254,6 +264,13 @@ class DebianPackageTest(unittest.TestCase):
         self.assertIn("configuration ok, tried as user healthcheck", enable)
         self.assertIn("systemctl: would start healthcheck.socket\nexit 0\n", enable)
         self.assertTrue(enable.endswith("\nenabled\ndisabled"), enable)  # The socket starts the service.
+
+    def test_upgrade_restarts_the_socket_once_enabled(self):
+        """With the socket enabled and running, an upgrade restarts it (which
+        stops a running service with it: the next request starts the new
+        program); the service, started only by the socket, is left to it."""
+        self.assertEqual(self.step("upgrade-while-enabled"),
+                         "exit 0\nsystemctl: would daemon-reload\nsystemctl: would restart healthcheck.socket")
 
     def test_readme_web_server_steps(self):
         # The Apache snippet does nothing without mod_proxy_fcgi, rather than
