@@ -22,9 +22,11 @@ else
   CLEAN=
   rm -rf "$STAGE"
   mkdir -p "$TREE"
-  # Tracked files and new ones not ignored: what a commit of this tree holds
-  # (a tracked file deleted and not yet committed is left out).
-  git ls-files -z --cached --others --exclude-standard |
+  # The tracked files, as they are now (a new file counts once added, so
+  # that nothing of the developer's own, a conf/local.json with a password,
+  # lands in the package by the install target's globs; a tracked file
+  # deleted and not yet committed is left out).
+  git ls-files -z --cached |
     tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$TREE"
 fi
 # The sed of the Makefile's VERSION, on the copy (--again: a bumped one).
@@ -36,7 +38,8 @@ printf 'healthcheck (%s) unstable; urgency=medium\n\n  * Version %s.\n\n -- heal
   "$VERSION" "$VERSION" "$WHEN" > "$TREE/debian/changelog"
 (cd "$TREE" && dpkg-buildpackage -b -us -uc -j2 $CLEAN)
 mkdir -p "$OUT"
-for package in "$STAGE"/healthcheck_"$VERSION"_*.deb; do
+# The package, and its debug symbols (dh_strip's healthcheck-dbgsym).
+for package in "$STAGE"/healthcheck_"$VERSION"_*.deb "$STAGE"/healthcheck-dbgsym_"$VERSION"_*.deb; do
   mv "$package" "$OUT/"
   echo "$OUT/$(basename "$package")"
 done

@@ -185,10 +185,11 @@ responder=$!
 install -d -o www-data -g www-data /run/lighttpd
 unshare -n sh -s <<'EOS'
 ip link set lo up
-# A server that is still starting is asked again, for up to 10 s; one that
-# was stopped is waited for until its port is free.
+# A server that is still starting is asked again, for up to 10 s (the
+# refusals before are not said: the status is what counts); one that was
+# stopped is waited for until its port is free.
 ask() {
-  curl -sS -m 5 --retry 10 --retry-connrefused --retry-delay 1 -o /tmp/body \
+  curl -s -m 5 --retry 10 --retry-connrefused --retry-delay 1 -o /tmp/body \
     -w '%{http_code} %{content_type}\n' http://127.0.0.1/health && cat /tmp/body && echo
 }
 gone() {
@@ -198,13 +199,13 @@ gone() {
   done
 }
 echo "=== serve-through-nginx"
-nginx && ask
+nginx </dev/null && ask
 nginx -s stop 2>/dev/null; gone
 echo "=== serve-through-apache"
-apache2ctl start >/dev/null 2>&1 && ask
+apache2ctl start </dev/null >/dev/null 2>&1 && ask
 apache2ctl stop >/dev/null 2>&1; gone
 echo "=== serve-through-lighttpd"
-lighttpd -f /etc/lighttpd/lighttpd.conf && ask
+lighttpd -f /etc/lighttpd/lighttpd.conf </dev/null && ask
 kill "$(cat /run/lighttpd.pid)"; gone
 EOS
 kill "$responder"
@@ -214,6 +215,24 @@ cat /tmp/responder.log
 step remove-with-web-servers
 apt-get remove -y -q healthcheck >/tmp/remove.log 2>&1; code $?
 grep '^healthcheck:' /tmp/remove.log
+ls /etc/apache2/conf-enabled/ /etc/lighttpd/conf-enabled/ | grep healthcheck
+apache2ctl configtest 2>&1; code $?
+lighttpd -tt -f /etc/lighttpd/lighttpd.conf 2>&1; code $?
+# lighttpd -tt passes a bin-path that is gone; only starting shows it.
+step lighttpd-starts-after-remove
+unshare -n sh -s <<'EOS'
+ip link set lo up
+# Not on this script's standard input, which the shell reads it from.
+lighttpd -D -f /etc/lighttpd/lighttpd.conf </dev/null 2>/tmp/lighttpd.err &
+server=$!
+curl -s -m 5 --retry 10 --retry-connrefused --retry-delay 1 -o /dev/null -w '%{http_code}\n' \
+  http://127.0.0.1/health
+if kill "$server" 2>/dev/null; then echo running; else echo "not running"; fi
+wait "$server"
+cat /tmp/lighttpd.err
+EOS
+step purge-with-web-servers
+apt-get purge -y -q healthcheck >/dev/null 2>&1; code $?
 ls /etc/apache2/conf-enabled/ /etc/lighttpd/conf-enabled/ | grep healthcheck
 apache2ctl configtest 2>&1; code $?
 lighttpd -tt -f /etc/lighttpd/lighttpd.conf 2>&1; code $?

@@ -11,6 +11,7 @@ upgrade to N+1, remove, purge; then install again and follow the README's
 steps for the socket and the web servers. Nothing is installed on this
 machine; the root is gone when mmdebstrap ends. About three minutes, most
 of it the two builds."""
+import gzip
 import os
 import re
 import shutil
@@ -83,7 +84,10 @@ class DebianPackageTest(unittest.TestCase):
         env.update(DEB_STAGE=os.path.join(cls.dir, "stage"), DEB_OUT=out)
         built = run(["nice"] + command, 900, env=env, cwd=REPO)
         assert built.returncode == 0, "%s failed:\n%s" % (" ".join(command), built.stdout[-3000:])
-        return built.stdout.strip().splitlines()[-1]
+        # build_deb.sh's last lines name what it handed over.
+        (package,) = [line for line in built.stdout.splitlines()
+                      if line.startswith(os.path.join(out, "healthcheck_")) and line.endswith(".deb")]
+        return package
 
     @classmethod
     def build_both(cls):
@@ -150,6 +154,16 @@ class DebianPackageTest(unittest.TestCase):
         self.assertEqual(checked.returncode, 0, checked.stdout)
         self.assertNotRegex(checked.stdout, r"(?m)^[EW]: ", checked.stdout)
 
+    def test_readme_sections_debian_names_exist(self):
+        with open(os.path.join(REPO, "README.md")) as readme:
+            headings = set(re.findall(r"(?m)^#+ (.+)$", readme.read()))
+        for name in os.listdir(os.path.join(REPO, "debian")):
+            path = os.path.join(REPO, "debian", name)
+            if os.path.isfile(path):
+                with open(path) as text:
+                    for section in re.findall(r'README, "([^"]+)"', text.read()):
+                        self.assertIn(section, headings, "debian/%s names a README section there is not" % name)
+
     def test_every_lintian_override_says_why(self):
         with open(os.path.join(REPO, "debian", "healthcheck.lintian-overrides")) as overrides:
             lines = [line.rstrip("\n") for line in overrides]
@@ -183,6 +197,37 @@ class DebianPackageTest(unittest.TestCase):
         self.assertEqual(naming_local, "")
         with open(os.path.join(unpacked, "lib/systemd/system/healthcheck.service")) as unit:
             self.assertIn("ExecStart=/usr/bin/healthcheck --config %s" % CONFIG, unit.read())
+
+    def test_build_hands_over_the_debug_symbols(self):
+        """make install leaves stripping to dh_strip, which keeps the symbols
+        in a -dbgsym package: build_deb.sh hands it over beside the package."""
+        symbols = os.path.join(os.path.dirname(self.deb),
+                               os.path.basename(self.deb).replace("healthcheck_", "healthcheck-dbgsym_"))
+        listing = run(["dpkg-deb", "--contents", symbols], 30).stdout
+        self.assertRegex(listing, r"/usr/lib/debug/\.build-id/\S+\.debug")
+
+    def test_program_is_hardened(self):
+        """dpkg-buildflags' hardening=+all reaches the links: every program is
+        position-independent (the static one by -static-pie) and bound now."""
+        unpacked = os.path.join(self.dir, "unpacked")
+        run(["dpkg-deb", "-x", self.deb, unpacked], 60)
+        for name in ("healthcheck", "healthcheck-mysql", "healthcheck-postgresql"):
+            program = os.path.join(unpacked, "usr/bin", name)
+            self.assertRegex(run(["readelf", "-h", program], 30).stdout, r"Type:\s+DYN ", name)
+            self.assertRegex(run(["readelf", "-d", program], 30).stdout, r"FLAGS\S*\s+.*\bNOW\b", name)
+
+    def test_documentation_is_complete_and_names_make_installs_place(self):
+        unpacked = os.path.join(self.dir, "unpacked-docs")
+        run(["dpkg-deb", "-x", self.deb, unpacked], 60)
+        docs = os.path.join(unpacked, "usr/share/doc/healthcheck")
+        # The README sends readers to conf/README.md.
+        self.assertTrue({"README.md", "README.md.gz"} & set(os.listdir(os.path.join(docs, "conf"))))
+        # Its build-from-source recipes keep make install's /usr/local: never
+        # an install over the file dpkg owns.
+        with gzip.open(os.path.join(docs, "README.md.gz"), "rt") as readme:
+            text = readme.read()
+        self.assertNotRegex(text, r"install .*build/healthcheck /usr/bin/healthcheck")
+        self.assertIn("sudo install -m 0755 build/healthcheck /usr/local/bin/healthcheck", text)
 
     # --- installed in the throwaway root ---------------------------------------
 
@@ -287,6 +332,14 @@ class DebianPackageTest(unittest.TestCase):
         # nginx and Apache reached the responder on the socket of the units,
         # running as the service's user; lighttpd started its own.
         self.assertIn("starting FastCGI on unix:/run/healthcheck/healthcheck.sock", self.step("responder-log"))
+
+    def test_lighttpd_starts_after_remove_and_both_servers_after_purge(self):
+        self.assertEqual(self.step("lighttpd-starts-after-remove").splitlines()[:2], ["404", "running"],
+                         self.step("lighttpd-starts-after-remove"))
+        purged = self.step("purge-with-web-servers").splitlines()
+        self.assertEqual(purged[0], "exit 0")
+        self.assertEqual(purged.count("exit 0"), 3, purged)  # purge, apache2ctl, lighttpd -tt
+        self.assertNotIn("healthcheck.conf", "\n".join(purged))
 
     def test_remove_leaves_no_web_server_pointing_at_what_is_gone(self):
         removed = self.step("remove-with-web-servers").splitlines()
