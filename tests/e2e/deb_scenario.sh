@@ -168,6 +168,9 @@ site=/etc/nginx/sites-available/default
 tail -n +2 "$README/package-nginx.conf" > /tmp/inside-server
 { head -n 1 "$README/package-nginx.conf"; cat "$site"; } > /tmp/site
 sed -e "/server_name _;/r /tmp/inside-server" /tmp/site > "$site"
+# A second site serving /health too: the locations again, the upstream not.
+{ echo 'server {'; echo '    listen 8080;'; echo '    server_name second;'
+  cat /tmp/inside-server; echo '}'; } > /etc/nginx/sites-enabled/second
 nginx -t 2>&1; code $?
 step lighttpd-enable
 lighty-enable-mod healthcheck >/dev/null 2>&1; code $?
@@ -236,5 +239,17 @@ apt-get purge -y -q healthcheck >/dev/null 2>&1; code $?
 ls /etc/apache2/conf-enabled/ /etc/lighttpd/conf-enabled/ | grep healthcheck
 apache2ctl configtest 2>&1; code $?
 lighttpd -tt -f /etc/lighttpd/lighttpd.conf 2>&1; code $?
+
+# Third round: links of the snippets' names that the administrator made to
+# files of their own (say, from make install's examples) outlive a remove.
+step remove-keeps-the-administrators-links
+echo '# the administrator'"'"'s own' > /etc/apache2/my-healthcheck.conf
+echo '# the administrator'"'"'s own' > /etc/lighttpd/my-healthcheck.conf
+ln -s ../my-healthcheck.conf /etc/apache2/conf-enabled/healthcheck.conf
+ln -s ../my-healthcheck.conf /etc/lighttpd/conf-enabled/50-healthcheck.conf
+(cd /tmp/checkout && sh -e "$README/package-install.sh") >/dev/null 2>&1; code $?
+apt-get remove -y -q healthcheck >/dev/null 2>&1; code $?
+readlink /etc/apache2/conf-enabled/healthcheck.conf /etc/lighttpd/conf-enabled/50-healthcheck.conf
+
 mv /tmp/policy-rc.d /usr/sbin/policy-rc.d
 exit 0

@@ -311,9 +311,10 @@ class DebianPackageTest(unittest.TestCase):
         self.assertTrue(enable.endswith("\nenabled\ndisabled"), enable)  # The socket starts the service.
 
     def test_upgrade_restarts_the_socket_once_enabled(self):
-        """With the socket enabled and running, an upgrade restarts it (which
-        stops a running service with it: the next request starts the new
-        program); the service, started only by the socket, is left to it."""
+        """With the socket enabled and running, and the service not started
+        yet (no request came), an upgrade restarts the socket, and leaves the
+        disabled service alone (deb-systemd-invoke would restart it too had a
+        request started it: it restarts a disabled unit that runs)."""
         self.assertEqual(self.step("upgrade-while-enabled"),
                          "exit 0\nsystemctl: would daemon-reload\nsystemctl: would restart healthcheck.socket")
 
@@ -340,6 +341,10 @@ class DebianPackageTest(unittest.TestCase):
         self.assertEqual(purged[0], "exit 0")
         self.assertEqual(purged.count("exit 0"), 3, purged)  # purge, apache2ctl, lighttpd -tt
         self.assertNotIn("healthcheck.conf", "\n".join(purged))
+
+    def test_remove_keeps_the_administrators_own_links(self):
+        self.assertEqual(self.step("remove-keeps-the-administrators-links").splitlines(),
+                         ["exit 0", "exit 0", "../my-healthcheck.conf", "../my-healthcheck.conf"])
 
     def test_remove_leaves_no_web_server_pointing_at_what_is_gone(self):
         removed = self.step("remove-with-web-servers").splitlines()
