@@ -23,7 +23,9 @@ from tests.e2e.servers import REPO
 from tests.e2e.test_readme import block
 
 SCENARIO = os.path.join(REPO, "tests", "e2e", "deb_scenario.sh")
-HOST_SOURCES = "/etc/apt/sources.list.d/debian.sources"
+# The mirror this machine's apt uses (Debian 12's deb822 file, or the older
+# one-line list): mmdebstrap pastes the first that exists into the root.
+HOST_SOURCES = ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]
 CONFIG = "/etc/healthcheck/healthcheck.json"
 EDITED_CONFIG = '{\n  "services": ["memory_backend"],\n  "timeout_ms": 1234\n}\n'
 NEXT_SHIPPED_CONFIG = '{\n  "services": ["memory_backend"],\n  "timeout_ms": 2000\n}\n'
@@ -43,6 +45,14 @@ def next_version(version):
     """0.1.0 -> 0.1.1: later than `version` for dpkg."""
     head, _, last = version.rpartition(".")
     return "%s.%d" % (head, int(last) + 1)
+
+
+def names_a_mirror(path):
+    try:
+        with open(path) as sources:
+            return any(line.strip() and not line.lstrip().startswith("#") for line in sources)
+    except FileNotFoundError:
+        return False
 
 
 def sections(output):
@@ -129,8 +139,7 @@ class DebianPackageTest(unittest.TestCase):
                 "--customize-hook=chroot \"$1\" sh /tmp/deb_scenario.sh %s %s /tmp/readme > %s 2>&1"
                 % (inside[0], inside[1], output),
                 suite, "/dev/null"]
-        if os.path.exists(HOST_SOURCES):
-            args.append(HOST_SOURCES)  # The mirror this machine's apt uses.
+        args += [path for path in HOST_SOURCES if names_a_mirror(path)][:1]
         made = run(args, 900)
         assert made.returncode == 0, "mmdebstrap failed (is the Debian mirror reachable?):\n%s" % made.stdout[-3000:]
         with open(output) as found:
