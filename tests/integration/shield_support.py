@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from tests.integration.support import BINARY, TestCase, wait_until
+from tests.integration.support import BINARY, SUCCESS_BODY, TestCase, wait_until
 
 
 def write_program(path, body):
@@ -89,6 +89,26 @@ class CgiShieldCase(TestCase):
                                    stderr=subprocess.PIPE)
         kill_at_cleanup(self, process)
         return process
+
+    def shared_file_of(self, config, folder):
+        """The shared file `config`'s top-level check uses in `folder` (its
+        name holds the configuration's fingerprint): one CGI request makes it."""
+        before = set(glob.glob(os.path.join(folder, "health-*.result")))
+        subprocess.run([BINARY], env=self.cgi_env(config), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=10)
+        made = set(glob.glob(os.path.join(folder, "health-*.result"))) - before
+        self.assertEqual(len(made), 1, made)
+        return made.pop()
+
+    def shared_result_log_lines(self, config, requests):
+        """Asks `requests` healthy CGI requests of `config`; how many log
+        lines they wrote about the shared result."""
+        lines = 0
+        for _ in range(requests):
+            reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
+            self.assertTrue(reply.stdout.endswith(SUCCESS_BODY))
+            lines += len([line for line in reply.stderr.decode().splitlines() if "shared result" in line])
+        return lines
 
     def wait_for_lock(self, folder, pattern="health-*.result"):
         self.assertTrue(wait_until(lambda: any(lock_is_held(name) for name in

@@ -319,16 +319,11 @@ class ShieldAttack(CgiShieldCase):
         config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": shared})
-        subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
-        (name,) = glob.glob(os.path.join(shared, "health-*.result"))
+        name = self.shared_file_of(config, shared)
         os.unlink(name)
         open(name, "w").close()
         os.chown(name, 65534, 65534)  # Squatted by "nobody".
-        lines = 0
-        for _ in range(20):
-            reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
-            self.assertTrue(reply.stdout.endswith(SUCCESS_BODY))
-            lines += len([line for line in reply.stderr.decode().splitlines() if "shared result" in line])
+        lines = self.shared_result_log_lines(config, 20)
         self.assertLessEqual(lines, 3, "%d log lines about the unusable shared file for 20 healthy CGI "
                              "answers" % lines)
 

@@ -105,19 +105,14 @@ class ShieldAttack2(CgiShieldCase):
         config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
                                          "cache": {"success_ms": 1000, "failure_ms": 1000},
                                          "cache_folder": shared})
-        subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
-        (name,) = glob.glob(os.path.join(shared, "health-*.result"))
+        name = self.shared_file_of(config, shared)
         os.unlink(name)
         os.mkdir(name)  # The shared file cannot be used.
         mark = name + ".said"
         open(mark, "w").close()
         future = time.time() + 86400
         os.utime(mark, (future, future))  # Written before the clock was stepped back a day.
-        lines = 0
-        for _ in range(3):
-            reply = subprocess.run([BINARY], env=self.cgi_env(config), capture_output=True, timeout=10)
-            self.assertTrue(reply.stdout.endswith(SUCCESS_BODY))
-            lines += len([line for line in reply.stderr.decode().splitlines() if "shared result" in line])
+        lines = self.shared_result_log_lines(config, 3)
         self.assertGreaterEqual(lines, 1, "an unusable shared file was never logged: the mark beside it "
                                 "is dated a day ahead of the clock")
 

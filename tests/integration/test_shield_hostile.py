@@ -19,16 +19,6 @@ from tests.integration.support import BINARY, SUCCESS_BODY, wait_until
 
 class ShieldHostile(CgiShieldCase):
 
-    def shared_file_of(self, config, folder):
-        """The shared file `config`'s top-level check uses in `folder` (its
-        name holds the configuration's fingerprint): one CGI request makes it."""
-        before = set(glob.glob(os.path.join(folder, "health-*.result")))
-        subprocess.run([BINARY], env=self.cgi_env(config), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=10)
-        made = set(glob.glob(os.path.join(folder, "health-*.result"))) - before
-        self.assertEqual(len(made), 1, made)
-        return made.pop()
-
     def start_leader(self, config, folder):
         """A CGI process that takes the lead (of a shared file in `folder`)
         and is inside its (slow) check."""
