@@ -1,5 +1,5 @@
 # healthcheck: a clearskies-style health URL as a CGI/FastCGI responder.
-# Targets: all deps run-deps test bench asan fuzz run install uninstall clean deb.
+# Targets: all deps run-deps test bench asan fuzz run install uninstall clean deb version.
 
 CXX      ?= g++
 PREFIX   ?= /usr/local
@@ -65,7 +65,7 @@ DRIVER_PROGRAMS := $(BUILD)/healthcheck-mysql $(BUILD)/healthcheck-postgresql
 TEST_SOURCES := $(wildcard tests/unit/*.cpp)
 TEST_OBJECTS := $(TEST_SOURCES:%.cpp=$(BUILD)/%.o)
 
-.PHONY: all deps run-deps test check unit-tests bench asan fuzz run install uninstall clean deb
+.PHONY: all deps run-deps test check unit-tests bench asan fuzz run install uninstall clean deb version
 
 all: $(BUILD)/healthcheck $(DRIVER_PROGRAMS)
 
@@ -200,8 +200,12 @@ fuzz:
 	done
 
 # The one place the version is written: what --version prints; the
-# installed manual page and the package (tools/build_deb.sh) take it from there.
+# installed manual page and the package (tools/build_deb.sh, through
+# `make version`) take it from there.
 VERSION := $(shell sed -n 's/.*kVersion = "\(.*\)";/\1/p' src/version.h)
+version:
+	@echo $(VERSION)
+
 DOC_DIR := $(DESTDIR)$(PREFIX)/share/doc/healthcheck
 MAN_DIR := $(DESTDIR)$(PREFIX)/share/man/man1
 # Stripped by default; a packager strips itself, to keep the debug symbols apart.

@@ -29,8 +29,8 @@ else
   git ls-files -z --cached |
     tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$TREE"
 fi
-# The sed of the Makefile's VERSION, on the copy (--again: a bumped one).
-VERSION=$(sed -n 's/.*kVersion = "\(.*\)";/\1/p' "$TREE/src/version.h")
+# The copy's version (--again: perhaps a bumped one), as its Makefile reads it.
+VERSION=$(make -s --no-print-directory -C "$TREE" version)
 [ -n "$VERSION" ] || { echo "build_deb.sh: no kVersion in $TREE/src/version.h" >&2; exit 1; }
 # The date of the last commit, so two builds of one commit are the same.
 WHEN=$(date -R -d "@$(git log -1 --format=%ct)")

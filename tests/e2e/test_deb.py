@@ -116,6 +116,10 @@ class DebianPackageTest(unittest.TestCase):
         with open(os.path.join(tree, "conf", "memory.json"), "w") as shipped:
             shipped.write(NEXT_SHIPPED_CONFIG)
         cls.next_deb = cls.build(os.path.join(cls.dir, "n1"), ["sh", "tools/build_deb.sh", "--again"])
+        # N's files, unpacked once for the tests that read them.
+        cls.unpacked = os.path.join(cls.dir, "unpacked")
+        unpacked = run(["dpkg-deb", "-x", cls.deb, cls.unpacked], 60)
+        assert unpacked.returncode == 0, unpacked.stdout
 
     @classmethod
     def install_in_a_throwaway_root(cls):
@@ -197,8 +201,7 @@ class DebianPackageTest(unittest.TestCase):
         self.assertFalse([path for path in paths if path.startswith("/usr/local")], listing)
 
     def test_shipped_files_name_the_packaged_program(self):
-        unpacked = os.path.join(self.dir, "unpacked")
-        run(["dpkg-deb", "-x", self.deb, unpacked], 60)
+        unpacked = self.unpacked
         naming_local = run(["grep", "-rlI", "/usr/local/bin/healthcheck",
                             os.path.join(unpacked, "etc"), os.path.join(unpacked, "lib"),
                             os.path.join(unpacked, "usr/share/doc/healthcheck/conf"),
@@ -218,17 +221,14 @@ class DebianPackageTest(unittest.TestCase):
     def test_program_is_hardened(self):
         """dpkg-buildflags' hardening=+all reaches the links: every program is
         position-independent (the static one by -static-pie) and bound now."""
-        unpacked = os.path.join(self.dir, "unpacked")
-        run(["dpkg-deb", "-x", self.deb, unpacked], 60)
+        unpacked = self.unpacked
         for name in ("healthcheck", "healthcheck-mysql", "healthcheck-postgresql"):
             program = os.path.join(unpacked, "usr/bin", name)
             self.assertRegex(run(["readelf", "-h", program], 30).stdout, r"Type:\s+DYN ", name)
             self.assertRegex(run(["readelf", "-d", program], 30).stdout, r"FLAGS\S*\s+.*\bNOW\b", name)
 
     def test_documentation_is_complete_and_names_make_installs_place(self):
-        unpacked = os.path.join(self.dir, "unpacked-docs")
-        run(["dpkg-deb", "-x", self.deb, unpacked], 60)
-        docs = os.path.join(unpacked, "usr/share/doc/healthcheck")
+        docs = os.path.join(self.unpacked, "usr/share/doc/healthcheck")
         # The README sends readers to conf/README.md.
         self.assertTrue({"README.md", "README.md.gz"} & set(os.listdir(os.path.join(docs, "conf"))))
         # Its build-from-source recipes keep make install's /usr/local: never
