@@ -100,6 +100,19 @@ class CgiShieldCase(TestCase):
         self.assertEqual(len(made), 1, made)
         return made.pop()
 
+    def healthy_site_whose_result_file_is_gone(self):
+        """A healthy cached site (/bin/true, cache_folder "shared") whose
+        shared result file one request made and the test then deleted, for
+        it to put something unusable in its place: (config, the file's path)."""
+        shared = self.path("shared")
+        os.makedirs(shared, mode=0o700)
+        config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
+                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
+                                         "cache_folder": shared})
+        name = self.shared_file_of(config, shared)
+        os.unlink(name)
+        return config, name
+
     def shared_result_log_lines(self, config, requests):
         """Asks `requests` healthy CGI requests of `config`; how many log
         lines they wrote about the shared result."""

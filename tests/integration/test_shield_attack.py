@@ -314,13 +314,7 @@ class ShieldAttack(CgiShieldCase):
         (e.g. a marker next to the file, or a rate limit on the file's
         mtime). Fixed: a mark beside the file (FILE.said) says it was said
         in the last minute."""
-        shared = self.path("shared")
-        os.makedirs(shared, mode=0o700)
-        config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
-                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
-                                         "cache_folder": shared})
-        name = self.shared_file_of(config, shared)
-        os.unlink(name)
+        config, name = self.healthy_site_whose_result_file_is_gone()
         open(name, "w").close()
         os.chown(name, 65534, 65534)  # Squatted by "nobody".
         lines = self.shared_result_log_lines(config, 20)

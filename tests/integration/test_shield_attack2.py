@@ -100,13 +100,7 @@ class ShieldAttack2(CgiShieldCase):
         the problem until the clock catches up - here a day. The log is the
         only way an operator learns that the shield is off; a mark from
         the future should count as old (or the age be taken as absolute)."""
-        shared = self.path("shared")
-        os.makedirs(shared, mode=0o700)
-        config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
-                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
-                                         "cache_folder": shared})
-        name = self.shared_file_of(config, shared)
-        os.unlink(name)
+        config, name = self.healthy_site_whose_result_file_is_gone()
         os.mkdir(name)  # The shared file cannot be used.
         mark = name + ".said"
         open(mark, "w").close()

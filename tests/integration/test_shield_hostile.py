@@ -121,13 +121,7 @@ class ShieldHostile(CgiShieldCase):
         thousands of error lines a second in the web server's log, on top of
         the database work the shield no longer saves. It should be said
         once (or rate-limited), not per request."""
-        shared = self.path("shared")
-        os.makedirs(shared, mode=0o700)
-        config = self.config_in("site", {"callable": {"command": ["/bin/true"]},
-                                         "cache": {"success_ms": 1000, "failure_ms": 1000},
-                                         "cache_folder": shared})
-        name = self.shared_file_of(config, shared)
-        os.unlink(name)
+        config, name = self.healthy_site_whose_result_file_is_gone()
         os.symlink("/nonexistent-target", name)
         server, address = self.start_server(config, extra_args=["--threads", "2"])
         lines = []
