@@ -12,6 +12,8 @@
 # compare the root with what it was. Second round, install again (the user
 # is there already), follow the README's steps for the socket and the web
 # servers, then remove: no web server is left pointing at what is gone.
+# Third round: the administrator's own links of the snippets' names outlive
+# a remove.
 set -u
 N=$1
 N1=$2
